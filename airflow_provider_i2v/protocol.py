@@ -371,6 +371,8 @@ class GenerationState:
     usage: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     error: GenerationError | None = None
+    #: The answer as received, for passing on (e.g. in a trigger event) and re-reading.
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def video_urls(self) -> list[str]:
@@ -449,6 +451,7 @@ def parse_generation(payload: Any) -> GenerationState:
         usage=dict(usage) if isinstance(usage, dict) else {},
         metadata=dict(metadata) if isinstance(metadata, dict) else {},
         error=error,
+        raw=payload,
     )
 
 

@@ -1,0 +1,140 @@
+"""The hook: one Vtrix connection, spoken to from a worker (sync) or the triggerer (async)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_i2v.exceptions import I2VAuthenticationError, I2VError, I2VGenerationNotFoundError
+from airflow_provider_i2v.hooks.settings import CONN_TYPE, ConnectionSettings, InvalidConnectionError
+from airflow_provider_i2v.protocol import (
+    CREATE_PATH,
+    GenerationRequest,
+    GenerationState,
+    MalformedResponseError,
+    parse_generation,
+    poll_path,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_i2v.hooks.transport import Call
+
+#: A generation id that cannot exist: looking it up is free and proves whether the key works.
+CONNECTION_PROBE_ID = "airflow-i2v-connection-test"
+
+
+class I2VHook(BaseHook):
+    """Talks to the Vtrix gateway with the bearer key of an ``i2v`` connection.
+
+    :param i2v_conn_id: connection id; ``host`` is the gateway base URL (default
+        ``https://cloud.vtrix.ai``), ``password`` the API key; extras ``timeout``,
+        ``max_retries``, ``verify_ssl``, ``proxy``, ``backoff_initial``, ``backoff_max``.
+
+    HTTP clients are shared per process and connection (keep-alive), so creating many
+    hooks is cheap. The key is never logged, never part of ``repr`` and never part
+    of an exception text.
+    """
+
+    conn_name_attr = "i2v_conn_id"
+    default_conn_name = "i2v_default"
+    conn_type = CONN_TYPE
+    hook_name = "Image to Video (Vtrix)"
+
+    def __init__(self, i2v_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.i2v_conn_id = i2v_conn_id
+        self._settings: ConnectionSettings | None = None
+
+    def __repr__(self) -> str:
+        return f"I2VHook(i2v_conn_id={self.i2v_conn_id!r})"
+
+    # -- connection ------------------------------------------------------------------------
+
+    def _build_settings(
+        self, host: str | None, password: str | None, extra: dict[str, Any], schema: Any
+    ) -> ConnectionSettings:
+        try:
+            settings = ConnectionSettings.from_connection(host, password, extra, schema)
+        except InvalidConnectionError as exc:
+            raise I2VAuthenticationError(f"connection {self.i2v_conn_id!r}: {exc}") from None
+        if not settings.api_key:
+            raise I2VAuthenticationError(
+                f"connection {self.i2v_conn_id!r} has no API key: set its password to the Vtrix API key"
+            )
+        return settings
+
+    def get_settings(self) -> ConnectionSettings:
+        """Resolve the connection once (blocking; worker side)."""
+        if self._settings is None:
+            conn = self.get_connection(self.i2v_conn_id)
+            self._settings = self._build_settings(conn.host, conn.password, conn.extra_dejson, conn.schema)
+        return self._settings
+
+    async def aget_settings(self) -> ConnectionSettings:
+        """Resolve the connection once with Airflow's async API (triggerer side, never blocks)."""
+        if self._settings is None:
+            conn = await self.aget_connection(self.i2v_conn_id)
+            extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
+            self._settings = self._build_settings(conn.host, conn.password, dict(extra), conn.schema)
+        return self._settings
+
+    # -- calls -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _create_call(request: GenerationRequest) -> Call:
+        from airflow_provider_i2v.hooks.transport import Call
+
+        return Call("POST", CREATE_PATH, json=request.to_body(), creates=True, label="create")
+
+    @staticmethod
+    def _poll_call(generation_id: str) -> Call:
+        from airflow_provider_i2v.hooks.transport import Call
+
+        return Call(
+            "GET", poll_path(generation_id), label=f"status of {generation_id}", generation_id=generation_id
+        )
+
+    def _read(self, payload: Any, generation_id: str | None) -> GenerationState:
+        try:
+            return parse_generation(payload)
+        except MalformedResponseError as exc:
+            # A 200 without an id is a failed creation (vtrix-api.md).
+            raise I2VError(f"unreadable gateway answer: {exc}", generation_id=generation_id) from None
+
+    def create_generation(self, request: GenerationRequest) -> GenerationState:
+        """Submit one generation (paid). Returns the accepted state with its generation id."""
+        from airflow_provider_i2v.hooks.transport import request_sync
+
+        payload = request_sync(self.get_settings(), self._create_call(request), self.log)
+        return self._read(payload, None)
+
+    def get_generation(self, generation_id: str) -> GenerationState:
+        """Current state of a generation (free)."""
+        from airflow_provider_i2v.hooks.transport import request_sync
+
+        payload = request_sync(self.get_settings(), self._poll_call(generation_id), self.log)
+        return self._read(payload, generation_id)
+
+    async def aget_generation(self, generation_id: str) -> GenerationState:
+        """Current state of a generation, from an event loop."""
+        from airflow_provider_i2v.hooks.transport import request_async
+
+        settings = await self.aget_settings()
+        payload = await request_async(settings, self._poll_call(generation_id), self.log)
+        return self._read(payload, generation_id)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """A real, cost-free call: look up a generation id that cannot exist.
+
+        404 means the gateway accepted the key; 401 means it did not.
+        """
+        try:
+            self.get_generation(CONNECTION_PROBE_ID)
+        except I2VGenerationNotFoundError:
+            return True, "Connection OK: the gateway accepted the API key (status lookup of a test id: 404)."
+        except I2VAuthenticationError as exc:
+            return False, f"The gateway refused the API key: {exc.message}"
+        except I2VError as exc:
+            return False, f"The gateway could not be used: {exc}"
+        return True, "Connection OK: the gateway answered the status lookup."

@@ -1,0 +1,116 @@
+"""What a connection of type ``i2v`` means: base URL, key and client options.
+
+Kept apart from the hook so that the operator, the trigger and the tests can read
+a connection's options without building an HTTP client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_i2v.protocol import DEFAULT_BASE_URL
+
+CONN_TYPE = "i2v"
+
+#: Connection extras (JSON keys) and their defaults; the UI form declares the same names
+#: in get_provider_info.py.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_BACKOFF_INITIAL = 1.0
+DEFAULT_BACKOFF_MAX = 60.0
+
+
+class InvalidConnectionError(ValueError):
+    """A connection extra that cannot be used (wrong type or range)."""
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything needed to talk to one gateway with one key.
+
+    ``api_key`` is excluded from ``repr`` so that a settings object in a log line or a
+    traceback never shows it.
+    """
+
+    base_url: str
+    api_key: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    verify: bool | str = True
+    proxy: str | None = None
+    backoff_initial: float = DEFAULT_BACKOFF_INITIAL
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+
+    @property
+    def client_key(self) -> tuple[Any, ...]:
+        """What makes two HTTP clients different (the key is sent per request, not held)."""
+        return (self.base_url, self.timeout, self.verify, self.proxy)
+
+    @property
+    def account_key(self) -> tuple[str, str]:
+        """Identifies one rate-limited account on one gateway, without holding the key itself."""
+        digest = hashlib.sha256(self.api_key.encode()).hexdigest()[:16]
+        return (self.base_url, digest)
+
+    @classmethod
+    def from_connection(
+        cls, host: str | None, password: str | None, extra: Mapping[str, Any], schema: str | None = None
+    ) -> ConnectionSettings:
+        """Build settings from a connection's fields; ``extra`` is its decoded JSON."""
+        base_url = (host or "").strip() or DEFAULT_BASE_URL
+        if "://" not in base_url:
+            base_url = f"{(schema or 'https').strip() or 'https'}://{base_url}"
+        return cls(
+            base_url=base_url.rstrip("/"),
+            api_key=(password or "").strip(),
+            timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, minimum=0.1),
+            max_retries=int(_number(extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0)),
+            verify=_verify(extra),
+            proxy=_text(extra, "proxy"),
+            backoff_initial=_number(extra, "backoff_initial", DEFAULT_BACKOFF_INITIAL, minimum=0.0),
+            backoff_max=_number(extra, "backoff_max", DEFAULT_BACKOFF_MAX, minimum=0.0),
+        )
+
+
+def _lookup(extra: Mapping[str, Any], name: str) -> Any:
+    # The UI may store form fields with Airflow's historical prefix.
+    for key in (name, f"extra__{CONN_TYPE}__{name}"):
+        value = extra.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _number(extra: Mapping[str, Any], name: str, default: float, *, minimum: float) -> float:
+    raw = _lookup(extra, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise InvalidConnectionError(f"connection extra {name!r} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise InvalidConnectionError(f"connection extra {name!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def _text(extra: Mapping[str, Any], name: str) -> str | None:
+    raw = _lookup(extra, name)
+    return str(raw).strip() or None if raw is not None else None
+
+
+def _verify(extra: Mapping[str, Any]) -> bool | str:
+    raw = _lookup(extra, "verify_ssl")
+    if raw is None:
+        return True
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip()
+    if text.lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.lower() in ("false", "0", "no", "off"):
+        return False
+    return text  # a CA bundle path
