@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
@@ -127,14 +128,20 @@ class I2VHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """A real, cost-free call: look up a generation id that cannot exist.
 
-        404 means the gateway accepted the key; 401 means it did not.
+        404 means the gateway accepted the key; 401 means it did not. At most one retry,
+        so the UI's "Test" button answers quickly even when the gateway is unreachable.
         """
+        from airflow_provider_i2v.hooks.transport import request_sync
+
         try:
-            self.get_generation(CONNECTION_PROBE_ID)
+            settings = dataclasses.replace(
+                self.get_settings(), max_retries=min(1, self.get_settings().max_retries)
+            )
+            request_sync(settings, self._poll_call(CONNECTION_PROBE_ID), self.log)
         except I2VGenerationNotFoundError:
             return True, "Connection OK: the gateway accepted the API key (status lookup of a test id: 404)."
         except I2VAuthenticationError as exc:
             return False, f"The gateway refused the API key: {exc.message}"
         except I2VError as exc:
-            return False, f"The gateway could not be used: {exc}"
+            return False, f"The gateway could not be used: {exc.message}"
         return True, "Connection OK: the gateway answered the status lookup."
