@@ -348,6 +348,10 @@ class MalformedResponseError(ValueError):
     """An answer that cannot be read as the contract says (treated as transient)."""
 
 
+class MissingGenerationIdError(MalformedResponseError):
+    """A JSON object without ``id``: for a create, a failed creation (nothing was created)."""
+
+
 @dataclass(frozen=True)
 class OutputItem:
     """One generated file: ``type`` is video, image or audio."""
@@ -428,7 +432,7 @@ def parse_generation(payload: Any) -> GenerationState:
     if isinstance(generation_id, int) and not isinstance(generation_id, bool):
         generation_id = str(generation_id)
     if not isinstance(generation_id, str) or not generation_id:
-        raise MalformedResponseError("the answer has no generation 'id'")
+        raise MissingGenerationIdError("the answer has no generation 'id'")
     raw_status = payload.get("status")
     status, known = normalise_status(raw_status)
     progress = payload.get("progress")

@@ -13,8 +13,6 @@ from airflow_provider_i2v.protocol import (
     CREATE_PATH,
     GenerationRequest,
     GenerationState,
-    MalformedResponseError,
-    parse_generation,
     poll_path,
 )
 
@@ -96,34 +94,24 @@ class I2VHook(BaseHook):
             "GET", poll_path(generation_id), label=f"status of {generation_id}", generation_id=generation_id
         )
 
-    def _read(self, payload: Any, generation_id: str | None) -> GenerationState:
-        try:
-            return parse_generation(payload)
-        except MalformedResponseError as exc:
-            # A 200 without an id is a failed creation (vtrix-api.md).
-            raise I2VError(f"unreadable gateway answer: {exc}", generation_id=generation_id) from None
-
     def create_generation(self, request: GenerationRequest) -> GenerationState:
         """Submit one generation (paid). Returns the accepted state with its generation id."""
         from airflow_provider_i2v.hooks.transport import request_sync
 
-        payload = request_sync(self.get_settings(), self._create_call(request), self.log)
-        return self._read(payload, None)
+        return request_sync(self.get_settings(), self._create_call(request), self.log)
 
     def get_generation(self, generation_id: str) -> GenerationState:
         """Current state of a generation (free)."""
         from airflow_provider_i2v.hooks.transport import request_sync
 
-        payload = request_sync(self.get_settings(), self._poll_call(generation_id), self.log)
-        return self._read(payload, generation_id)
+        return request_sync(self.get_settings(), self._poll_call(generation_id), self.log)
 
     async def aget_generation(self, generation_id: str) -> GenerationState:
         """Current state of a generation, from an event loop."""
         from airflow_provider_i2v.hooks.transport import request_async
 
         settings = await self.aget_settings()
-        payload = await request_async(settings, self._poll_call(generation_id), self.log)
-        return self._read(payload, generation_id)
+        return await request_async(settings, self._poll_call(generation_id), self.log)
 
     def test_connection(self) -> tuple[bool, str]:
         """A real, cost-free call: look up a generation id that cannot exist.

@@ -50,11 +50,14 @@ from airflow_provider_i2v.hooks.settings import ConnectionSettings
 from airflow_provider_i2v.protocol import (
     MAX_RESPONSE_BYTES,
     ErrorKind,
+    GenerationState,
     MalformedResponseError,
+    MissingGenerationIdError,
     auth_header,
     classify_status,
     decode_json,
     error_message,
+    parse_generation,
     parse_retry_after,
 )
 
@@ -183,14 +186,17 @@ def reset_shared_state() -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _interpret(call: Call, response: httpx.Response, body: bytes) -> Any:
-    """Turn one answer into decoded JSON, a :class:`TransientFailure`, or a typed error."""
+def _interpret(call: Call, response: httpx.Response, body: bytes) -> GenerationState:
+    """Turn one answer into a generation, a :class:`TransientFailure`, or a typed error."""
     status = response.status_code
     if 200 <= status < 300:
         try:
-            return decode_json(body)
+            return parse_generation(decode_json(body))
+        except MissingGenerationIdError as exc:
+            # The vendor CLI treats a 200 without an id as a failed creation: nothing exists.
+            raise TransientFailure(f"HTTP {status} but {exc}", nothing_created=True) from None
         except MalformedResponseError as exc:
-            raise TransientFailure(f"{exc}", nothing_created=False) from None
+            raise TransientFailure(f"HTTP {status} but {exc}", nothing_created=False) from None
     message = f"HTTP {status}: {error_message(body)}"
     kind = classify_status(status)
     if kind is ErrorKind.TRANSIENT:
@@ -224,7 +230,7 @@ def _too_big(total: int) -> TransientFailure:
     )
 
 
-def _send_sync(client: httpx.Client, settings: ConnectionSettings, call: Call) -> Any:
+def _send_sync(client: httpx.Client, settings: ConnectionSettings, call: Call) -> GenerationState:
     deadline = time.monotonic() + settings.timeout * 2
     try:
         with client.stream(
@@ -244,7 +250,7 @@ def _send_sync(client: httpx.Client, settings: ConnectionSettings, call: Call) -
         raise _transport_failure(exc) from None
 
 
-async def _send_async(client: httpx.AsyncClient, settings: ConnectionSettings, call: Call) -> Any:
+async def _send_async(client: httpx.AsyncClient, settings: ConnectionSettings, call: Call) -> GenerationState:
     try:
         async with asyncio.timeout(settings.timeout * 2):
             headers = auth_header(settings.api_key)
@@ -335,7 +341,7 @@ def _final_error(call: Call, exc: TransientFailure, logger: Any, attempts: int) 
     )
 
 
-def request_sync(settings: ConnectionSettings, call: Call, logger: Any = log) -> Any:
+def request_sync(settings: ConnectionSettings, call: Call, logger: Any = log) -> GenerationState:
     """Perform ``call`` from a worker, retrying transient failures within the budget."""
     client = sync_client(settings)
     gate = backoff_gate(settings)
@@ -353,7 +359,7 @@ def request_sync(settings: ConnectionSettings, call: Call, logger: Any = log) ->
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
 
-async def request_async(settings: ConnectionSettings, call: Call, logger: Any = log) -> Any:
+async def request_async(settings: ConnectionSettings, call: Call, logger: Any = log) -> GenerationState:
     """Perform ``call`` on an event loop (the triggerer), never blocking it."""
     client = async_client(settings)
     gate = backoff_gate(settings)

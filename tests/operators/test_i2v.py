@@ -1,0 +1,215 @@
+"""ImageToVideoOperator against the in-process simulator, over real HTTP.
+
+The only fakes are the edges of the task runtime (a TI recording XCom pushes and a
+dict-backed ``task_state_store``); submission, polling and the trigger are real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+
+from airflow_provider_i2v.exceptions import (
+    I2VAuthenticationError,
+    I2VGenerationFailedError,
+    I2VInvalidRequestError,
+    I2VTimeoutError,
+)
+from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
+from airflow_provider_i2v.resume import STATE_KEY
+from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
+from tests.conftest import API_KEY, DictStateStore, make_context
+from tests.sim_helpers import creations, requests_received, run_trigger
+
+IMAGE_URL = "https://images.example.com/cat.jpg"
+
+
+def operator(**kwargs: Any) -> ImageToVideoOperator:
+    kwargs.setdefault("first_frame_image", IMAGE_URL)
+    kwargs.setdefault("poll_interval", 0.1)
+    return ImageToVideoOperator(task_id="generate", **kwargs)
+
+
+def run_deferrable(op: ImageToVideoOperator, context: dict[str, Any]) -> Any:
+    """execute -> defer -> real trigger run -> execute_complete, as the triggerer would."""
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, I2VTaskTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    [event] = run_trigger(trigger)
+    return op.execute_complete(context, event)
+
+
+def assert_result_shape(result: dict[str, Any], context: dict[str, Any]) -> None:
+    assert result["status"] == "completed"
+    assert result["model"] == "minimax_i2v_01_live"
+    assert len(result["generation_id"]) == 20
+    assert result["video_urls"] and all(u.endswith(".mp4") for u in result["video_urls"])
+    assert result["usage"]["cost"] == "0.2800"
+    assert "completed_at" in result["metadata"]
+    xcom = context["ti"].xcom
+    assert xcom["generation_id"] == result["generation_id"]
+    assert xcom["video_urls"] == result["video_urls"]
+    assert xcom["usage"] == result["usage"]
+    assert xcom["_link_I2VVideoLink"] == result["video_urls"][0]
+    json.dumps(result)  # XCom-able
+
+
+def test_deferrable_happy_path(simulator: Any, i2v_conn: str) -> None:
+    context = make_context()
+    op = operator(prompt="the cat blinks")
+    result = run_deferrable(op, context)
+    assert_result_shape(result, context)
+    assert creations(simulator) == 1
+    assert STATE_KEY not in context["task_state_store"].rows  # removed after success
+
+
+def test_generation_id_pushed_and_stored_before_deferring(simulator: Any, i2v_conn: str) -> None:
+    context = make_context()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator().execute(context)
+    generation_id = context["ti"].xcom["generation_id"]
+    assert context["task_state_store"].get(STATE_KEY)["generation_id"] == generation_id
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath == "airflow_provider_i2v.triggers.i2v.I2VTaskTrigger"
+    assert kwargs["generation_id"] == generation_id
+    assert set(kwargs) == {"generation_id", "i2v_conn_id", "poll_interval", "deadline", "started_at"}
+    assert API_KEY not in json.dumps(kwargs) and IMAGE_URL not in json.dumps(kwargs)
+
+
+def test_blocking_path_same_result(simulator: Any, i2v_conn: str) -> None:
+    context = make_context()
+    result = operator(deferrable=False).execute(context)
+    assert_result_shape(result, context)
+    assert creations(simulator) == 1
+
+
+def test_bad_fixed_parameter_fails_at_parse_time() -> None:
+    with pytest.raises(I2VInvalidRequestError, match=r"duration: 10 .*\[6\]"):
+        operator(duration=10)
+    with pytest.raises(I2VInvalidRequestError, match="resolution: '1080P'"):
+        operator(resolution="1080P")
+    with pytest.raises(I2VInvalidRequestError, match="model: 'sora'"):
+        operator(model="sora")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt": "x" * 2001}, "prompt: 2001 characters is over the limit of 2000"),
+        ({"callback_url": "ftp://hooks.example.com"}, "callback_url: 'ftp://hooks.example.com'"),
+        ({"first_frame_image": "not-a-file.png"}, "first_frame_image"),
+    ],
+)
+def test_bad_rendered_input_costs_nothing(
+    simulator: Any, i2v_conn: str, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(I2VInvalidRequestError, match=message) as error:
+        operator(**kwargs).execute(make_context())
+    assert isinstance(error.value, AirflowFailException)  # fails without burning retries
+    assert requests_received(simulator) == 0
+
+
+def test_failed_generation_carries_code_message_and_id(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(fail_code="010006097")
+    context = make_context()
+    with pytest.raises(I2VGenerationFailedError) as error:
+        operator(deferrable=False).execute(context)
+    assert error.value.code == "010006097"
+    assert error.value.generation_id == context["ti"].xcom["generation_id"]
+    assert "HTTP error response" in str(error.value)
+    assert not isinstance(error.value, AirflowFailException)  # Airflow may retry: a new generation
+
+
+def test_failed_generation_deferrable_path(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(fail_code="010006095")
+    with pytest.raises(I2VGenerationFailedError) as error:
+        run_deferrable(operator(), make_context())
+    assert error.value.code == "010006095"
+
+
+def test_bad_key_fails_without_retries(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(api_keys=["another-key"])
+    with pytest.raises(I2VAuthenticationError) as error:
+        operator().execute(make_context())
+    assert isinstance(error.value, AirflowFailException)
+    assert API_KEY not in str(error.value)
+    assert creations(simulator) == 0
+
+
+def test_retry_reconnects_to_running_generation(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(generation_seconds=1.5)
+    store = DictStateStore()
+    with pytest.raises(TaskDeferred):
+        operator().execute(make_context(store))  # first try: submitted, then the worker "dies"
+    retry = make_context(store)
+    result = run_deferrable(operator(), retry)  # second try of the same task instance
+    assert creations(simulator) == 1
+    assert result["generation_id"] == retry["ti"].xcom["generation_id"]
+
+
+def test_retry_reuses_completed_generation(simulator: Any, i2v_conn: str) -> None:
+    store = DictStateStore()
+    with pytest.raises(TaskDeferred):
+        operator().execute(make_context(store))
+    first_id = store.get(STATE_KEY)["generation_id"]
+    [event] = run_trigger(I2VTaskTrigger(generation_id=first_id, i2v_conn_id=i2v_conn, poll_interval=0.1))
+    assert event["status"] == "completed"
+    retry = make_context(store)
+    result = operator().execute(retry)  # no deferral: the result is already there
+    assert result["generation_id"] == first_id
+    assert creations(simulator) == 1
+    assert STATE_KEY not in store.rows
+
+
+def test_retry_after_failure_submits_anew(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(fail_code="010006099")
+    store = DictStateStore()
+    with pytest.raises(I2VGenerationFailedError) as failed:
+        operator(deferrable=False).execute(make_context(store))
+    simulator.configure(fail_code=None)
+    result = operator(deferrable=False).execute(make_context(store))
+    assert creations(simulator) == 2
+    assert result["generation_id"] != failed.value.generation_id
+
+
+def test_manual_clear_after_success_generates_anew(simulator: Any, i2v_conn: str) -> None:
+    store = DictStateStore()
+    first = operator(deferrable=False).execute(make_context(store))
+    second = operator(deferrable=False).execute(make_context(store))
+    assert first["generation_id"] != second["generation_id"]
+    assert creations(simulator) == 2
+
+
+def test_timeout_names_the_generation_and_keeps_it_stored(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(generation_seconds=60)
+    store = DictStateStore()
+    context = make_context(store)
+    with pytest.raises(I2VTimeoutError) as error:
+        operator(deferrable=False, generation_timeout=0.3).execute(context)
+    generation_id = context["ti"].xcom["generation_id"]
+    assert error.value.generation_id == generation_id
+    assert store.get(STATE_KEY)["generation_id"] == generation_id
+
+
+def test_trigger_deadline_yields_timeout_event(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(generation_seconds=60)
+    context = make_context()
+    op = operator(generation_timeout=0.3)
+    with pytest.raises(I2VTimeoutError, match=r"generation \w{20}"):
+        run_deferrable(op, context)
+
+
+def test_output_dir_copies_every_file_atomically(simulator: Any, i2v_conn: str, tmp_path: Path) -> None:
+    simulator.configure(file_size=300_000)
+    result = operator(deferrable=False, output_dir=str(tmp_path / "videos")).execute(make_context())
+    [uri] = result["video_files"]
+    path = tmp_path / "videos" / f"{result['generation_id']}.mp4"
+    assert uri == f"file://{path}"
+    assert path.stat().st_size == 300_000
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no partial files left

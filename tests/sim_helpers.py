@@ -1,0 +1,29 @@
+"""Small helpers over the simulator's request record and the trigger, shared by unit tests."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger
+
+
+def creations(sim: Any) -> int:
+    """Generations the simulator accepted (the number the user pays for)."""
+    return int(sim.creations)
+
+
+def requests_received(sim: Any) -> int:
+    return len(sim.requests)
+
+
+def run_trigger(trigger: BaseTrigger, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Run a trigger to its end on a fresh event loop; returns every event payload."""
+
+    async def collect() -> list[dict[str, Any]]:
+        events = []
+        async for event in trigger.run():
+            events.append(event.payload)
+        return events
+
+    return asyncio.run(asyncio.wait_for(collect(), timeout))

@@ -1,0 +1,124 @@
+"""I2VTaskTrigger on a real event loop against the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_i2v.hooks import transport
+from airflow_provider_i2v.hooks.i2v import I2VHook
+from airflow_provider_i2v.protocol import GenerationRequest
+from airflow_provider_i2v.simulator import Fault
+from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
+from tests.sim_helpers import creations, run_trigger
+
+REQUEST = GenerationRequest(first_frame_image="https://images.example.com/cat.jpg")
+
+
+def submit() -> str:
+    return I2VHook().create_generation(REQUEST).generation_id
+
+
+def trigger(generation_id: str, **kwargs: Any) -> I2VTaskTrigger:
+    kwargs.setdefault("poll_interval", 0.05)
+    return I2VTaskTrigger(generation_id=generation_id, i2v_conn_id="i2v_default", **kwargs)
+
+
+def test_serialize_round_trip_resumes_same_generation_without_submitting(
+    simulator: Any, i2v_conn: str
+) -> None:
+    generation_id = submit()
+    original = trigger(generation_id, deadline=time.time() + 60, started_at=time.time())
+    classpath, kwargs = original.serialize()
+    assert classpath == "airflow_provider_i2v.triggers.i2v.I2VTaskTrigger"
+    restored = I2VTaskTrigger(**kwargs)  # what a new triggerer does after a restart
+    assert restored.serialize() == (classpath, kwargs)
+    [event] = run_trigger(restored)
+    assert event["status"] == "completed" and event["generation_id"] == generation_id
+    assert event["response"]["usage"]["cost"] == "0.2800"
+    assert creations(simulator) == 1
+
+
+def test_failed_generation_event_carries_the_error(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(fail_code="010006098", error_shape="object_message", error_code_form="int")
+    [event] = run_trigger(trigger(submit()))
+    assert event["status"] == "failed"
+    assert event["response"]["error"]["code"] == 10006098
+
+
+def test_unknown_statuses_are_still_running_and_logged_once(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    simulator.configure(unknown_status_polls=4, unknown_status="warming_up")
+    [event] = run_trigger(trigger(submit()))
+    assert event["status"] == "completed"
+    out = "".join(capfd.readouterr())
+    assert out.count("unknown status 'warming_up'") == 1
+    assert "% done" in out  # progress is reported
+
+
+def test_progress_logged_on_change_not_per_poll(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    simulator.configure(generation_seconds=1.0)
+    [event] = run_trigger(trigger(submit(), poll_interval=0.02))
+    assert event["status"] == "completed"
+    out = "".join(capfd.readouterr())
+    polls = sum(1 for r in simulator.requests if r.endpoint == "poll")
+    progress_lines = out.count("% done")
+    assert polls > 20
+    assert 1 <= progress_lines <= 11  # at most one line per 10 %
+
+
+def test_outage_longer_than_the_retry_budget_does_not_lose_the_generation(
+    simulator: Any, i2v_conn: str
+) -> None:
+    generation_id = submit()
+    simulator.configure(faults=[Fault("http_503", first_n=9, scope="poll")])  # budget is 6 attempts a poll
+    [event] = run_trigger(trigger(generation_id))
+    assert event["status"] == "completed"
+
+
+def test_unknown_generation_is_an_error_event(simulator: Any, i2v_conn: str) -> None:
+    [event] = run_trigger(trigger("nosuchgeneration0000"))
+    assert event["status"] == "error"
+    assert event["error_class"] == "I2VGenerationNotFoundError"
+
+
+def test_absolute_deadline_survives_restart(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(generation_seconds=60)
+    deadline = time.time() + 0.3
+    generation_id = submit()
+    _, kwargs = trigger(generation_id, deadline=deadline).serialize()
+    time.sleep(0.35)  # the triggerer was down past the deadline
+    started = time.monotonic()
+    [event] = run_trigger(I2VTaskTrigger(**kwargs))
+    assert event["status"] == "timeout"
+    assert time.monotonic() - started < 2  # the restart did not reset the deadline
+
+
+def test_triggers_share_one_client_per_loop(simulator: Any, i2v_conn: str) -> None:
+    ids = [submit() for _ in range(5)]
+
+    async def run_all() -> list[dict[str, Any]]:
+        async def one(generation_id: str) -> dict[str, Any]:
+            async for event in trigger(generation_id).run():
+                return event.payload
+            raise AssertionError("no event")
+
+        return await asyncio.gather(*(one(g) for g in ids))
+
+    transport.reset_shared_state()
+    events = asyncio.run(run_all())
+    assert [e["status"] for e in events] == ["completed"] * 5
+    assert len(transport._async_clients) == 1
+
+
+def test_event_payload_never_holds_the_key(simulator: Any, i2v_conn: str) -> None:
+    from tests.conftest import API_KEY
+
+    [event] = run_trigger(trigger(submit()))
+    assert API_KEY not in repr(event)
