@@ -71,7 +71,7 @@ def simulator(simulator_server: Any) -> Iterator[Any]:
     sim = simulator_server.simulator
     sim.configure(**SimConfig(generation_seconds=0.5, retry_after=0.05, seed=7).to_dict())
     sim.reset()
-    yield sim
+    return sim
 
 
 def connection_uri(url: str, **extra: Any) -> str:

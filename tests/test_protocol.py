@@ -58,13 +58,15 @@ def test_failed_generation_error_object_shapes(error: dict[str, object]) -> None
     state = p.parse_generation({"id": "g1", "status": "failed", "error": error})
     assert state.status is p.GenerationStatus.FAILED
     assert state.error == p.GenerationError(code="010006095", message="Internal generation error")
-    assert state.error.known and state.error.meaning == "Internal generation error"
+    assert state.error.known
+    assert state.error.meaning == "Internal generation error"
 
 
 def test_failed_generation_error_as_plain_string() -> None:
     state = p.parse_generation({"id": "g1", "status": "failed", "error": "content refused"})
     assert state.error == p.GenerationError(code=None, message="content refused")
-    assert not state.error.known and state.error.meaning == "unknown vendor failure"
+    assert not state.error.known
+    assert state.error.meaning == "unknown vendor failure"
 
 
 def test_completed_answer_parsed_with_usage_untouched() -> None:
@@ -215,7 +217,8 @@ def test_prompt_limit_counts_characters_not_bytes() -> None:
 
 def test_unknown_model_refused() -> None:
     problems = p.parameter_problems(p.GenerationRequest(first_frame_image="https://x/y.png", model="sora"))
-    assert problems and problems[0].startswith("model: 'sora'")
+    assert problems
+    assert problems[0].startswith("model: 'sora'")
 
 
 def test_repr_and_description_never_include_image_bytes() -> None:

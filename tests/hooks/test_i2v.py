@@ -46,7 +46,8 @@ def test_create_then_poll_to_completion(simulator: Any, i2v_conn: str) -> None:
     assert accepted.status is GenerationStatus.RUNNING
     done = hook.get_generation(accepted.generation_id)
     assert done.status is GenerationStatus.COMPLETED
-    assert done.video_urls and done.usage["cost"] == "0.2800"
+    assert done.video_urls
+    assert done.usage["cost"] == "0.2800"
     assert [r.user_agent.split("/")[0] for r in simulator.requests] == ["airflow-provider-i2v"] * 2
 
 
@@ -196,10 +197,12 @@ def test_async_poll_and_shared_backoff_after_429(simulator: Any, i2v_conn: str) 
 
 def test_test_connection_real_call(simulator: Any, i2v_conn: str) -> None:
     ok, message = I2VHook().test_connection()
-    assert ok and "accepted the API key" in message
+    assert ok
+    assert "accepted the API key" in message
     simulator.configure(api_keys=["someone-else"])
     ok, message = I2VHook().test_connection()
-    assert not ok and "refused the API key" in message
+    assert not ok
+    assert "refused the API key" in message
     assert creations(simulator) == 0  # cost-free
 
 
@@ -217,6 +220,7 @@ def test_key_never_logged_or_in_errors(
         with pytest.raises(I2VAuthenticationError) as second:
             hook.get_generation(generation_id)
     log_text = logged(caplog, capfd)
-    assert "retrying in" in log_text and "MAY have been created" in log_text  # the log really was captured
+    assert "retrying in" in log_text
+    assert "MAY have been created" in log_text
     for text in (log_text, str(first.value), str(second.value), repr(hook), repr(hook.get_settings())):
         assert API_KEY not in text

@@ -49,7 +49,8 @@ def assert_result_shape(result: dict[str, Any], context: dict[str, Any]) -> None
     assert result["status"] == "completed"
     assert result["model"] == "minimax_i2v_01_live"
     assert len(result["generation_id"]) == 20
-    assert result["video_urls"] and all(u.endswith(".mp4") for u in result["video_urls"])
+    assert result["video_urls"]
+    assert all(u.endswith(".mp4") for u in result["video_urls"])
     assert result["usage"]["cost"] == "0.2800"
     assert "completed_at" in result["metadata"]
     xcom = context["ti"].xcom
@@ -79,7 +80,8 @@ def test_generation_id_pushed_and_stored_before_deferring(simulator: Any, i2v_co
     assert classpath == "airflow_provider_i2v.triggers.i2v.I2VTaskTrigger"
     assert kwargs["generation_id"] == generation_id
     assert set(kwargs) == {"generation_id", "i2v_conn_id", "poll_interval", "deadline", "started_at"}
-    assert API_KEY not in json.dumps(kwargs) and IMAGE_URL not in json.dumps(kwargs)
+    assert API_KEY not in json.dumps(kwargs)
+    assert IMAGE_URL not in json.dumps(kwargs)
 
 
 def test_blocking_path_same_result(simulator: Any, i2v_conn: str) -> None:

@@ -32,7 +32,8 @@ def test_deferrable_sensor_returns_the_operator_result(simulator: Any, i2v_conn:
     [event] = run_trigger(deferred.value.trigger)
     result = sensor.execute_complete(context, event)
     assert result["generation_id"] == generation_id
-    assert result["status"] == "completed" and result["video_urls"]
+    assert result["status"] == "completed"
+    assert result["video_urls"]
     assert context["ti"].xcom["video_urls"] == result["video_urls"]
     assert creations(simulator) == 1  # only the submission made above
 

@@ -37,7 +37,8 @@ def test_serialize_round_trip_resumes_same_generation_without_submitting(
     restored = I2VTaskTrigger(**kwargs)  # what a new triggerer does after a restart
     assert restored.serialize() == (classpath, kwargs)
     [event] = run_trigger(restored)
-    assert event["status"] == "completed" and event["generation_id"] == generation_id
+    assert event["status"] == "completed"
+    assert event["generation_id"] == generation_id
     assert event["response"]["usage"]["cost"] == "0.2800"
     assert creations(simulator) == 1
 
