@@ -25,6 +25,7 @@ from airflow_provider_i2v.protocol import (
     GenerationRequest,
     GenerationState,
     GenerationStatus,
+    describe_image_reference,
     parameter_problems,
 )
 from airflow_provider_i2v.results import (
@@ -48,6 +49,24 @@ if TYPE_CHECKING:
 
 #: Placeholder image used to check the non-image parameters before the image is read.
 _URL_PLACEHOLDER = "https://placeholder.invalid/image.png"
+
+
+class RenderedImage:
+    """A rendered ``first_frame_image`` that shows a summary, not megabytes of base64.
+
+    Airflow stores every rendered template field for the UI's "Rendered Template"
+    view; it serialises non-string values through their ``serialize()``. Wrapping a
+    data URL after rendering keeps its bytes out of the metadata database and the UI.
+    """
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def serialize(self) -> str:
+        return describe_image_reference(self.value)
+
+    def __repr__(self) -> str:
+        return f"RenderedImage({self.serialize()!r})"
 
 
 class ImageToVideoOperator(BaseOperator):
@@ -132,6 +151,11 @@ class ImageToVideoOperator(BaseOperator):
         if problems := self._parameter_problems(templated=False):
             raise I2VInvalidRequestError("; ".join(problems))
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        if isinstance(self.first_frame_image, str) and self.first_frame_image.startswith("data:"):
+            self.first_frame_image = RenderedImage(self.first_frame_image)
+
     # -- validation ------------------------------------------------------------------------
 
     def _request(self, image: str) -> GenerationRequest:
@@ -167,7 +191,10 @@ class ImageToVideoOperator(BaseOperator):
 
         if problems := self._parameter_problems(templated=True):
             raise I2VInvalidRequestError("; ".join(problems))
-        image = prepare_first_frame_image(self.first_frame_image, MODELS[self.model])
+        source = self.first_frame_image
+        if isinstance(source, RenderedImage):
+            source = source.value
+        image = prepare_first_frame_image(source, MODELS[self.model])
         self.log.info("First frame: %s", image.describe())
         return dataclasses.replace(self._request(image.url), first_frame_image=image.url)
 

@@ -215,3 +215,24 @@ def test_output_dir_copies_every_file_atomically(simulator: Any, i2v_conn: str, 
     assert uri == f"file://{path}"
     assert path.stat().st_size == 300_000
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no partial files left
+
+
+def test_rendered_template_view_shows_a_summary_not_image_bytes(simulator: Any, i2v_conn: str) -> None:
+    import base64
+    import io
+
+    from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), "red").save(buffer, format="PNG")
+    payload = base64.b64encode(buffer.getvalue()).decode()
+    op = operator(first_frame_image="{{ params.image }}", deferrable=False)
+    op.render_template_fields({"params": {"image": f"data:image/png;base64,{payload}"}})
+    rendered = _serialize_rendered_fields(op)  # what the worker sends to the UI
+    assert payload not in json.dumps(rendered)
+    assert rendered["first_frame_image"] == f"data:image/png;base64,<{len(payload)} base64 characters>"
+    result = op.execute(make_context())  # the real image still goes to the gateway
+    assert result["status"] == "completed"
+    [create] = [r for r in simulator.requests if r.endpoint == "create"]
+    assert create.params["first_frame_image"].startswith("data:image/png;base64,<")
