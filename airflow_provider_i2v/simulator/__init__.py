@@ -1,0 +1,40 @@
+"""A local simulator of the Vtrix gateway: real HTTP, configurable timing and faults.
+
+The provider's tests, the demo and benchmarks run against it offline. It serves the
+wire contract of ``vtrix-api.md`` (through :mod:`airflow_provider_i2v.protocol`, so it
+cannot drift from the client), its own output files, and a control plane under
+``/_sim/``; it records every request so tests can assert, for instance, that a
+retried task created exactly one generation.
+
+Usage::
+
+    from airflow_provider_i2v.simulator import SimConfig, SimulatorServer
+
+    with SimulatorServer(SimConfig(generation_seconds=0.5, seed=1)) as server:
+        ...  # point the connection at server.url
+        assert server.simulator.creations == 1
+
+Importing this package is cheap and never imports Airflow; uvicorn is imported only
+when a server starts.
+"""
+
+from __future__ import annotations
+
+from .app import FILES_PREFIX, Simulator, file_path
+from .config import FAULT_KINDS, FAULT_SCOPES, Fault, SimConfig
+from .generations import Generation
+from .record import RequestRecord
+from .server import SimulatorServer
+
+__all__ = [
+    "FAULT_KINDS",
+    "FAULT_SCOPES",
+    "FILES_PREFIX",
+    "Fault",
+    "Generation",
+    "RequestRecord",
+    "SimConfig",
+    "Simulator",
+    "SimulatorServer",
+    "file_path",
+]
