@@ -38,7 +38,9 @@ PROMPT = "The product slowly rotates on a clean studio table, soft light, gentle
 )
 def i2v_product_videos() -> None:
     @task
-    def product_images(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+    def product_images(
+        params: dict[str, Any] | None = None, run_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """One set of operator kwargs per image (a real pipeline would list a bucket here)."""
         from PIL import Image, ImageDraw
 
@@ -78,7 +80,8 @@ def i2v_product_videos() -> None:
         urls = [url for result in results for url in result["video_urls"]]
         total = sum((Decimal(str(r["usage"].get("cost") or "0")) for r in results), Decimal("0"))
         for result in results:
-            print(f"{result['generation_id']}: {', '.join(result['video_urls'])} ({result['usage'].get('cost')} USD)")
+            links = ", ".join(result["video_urls"])
+            print(f"{result['generation_id']}: {links} ({result['usage'].get('cost')} USD)")
         print(f"{len(urls)} videos, total cost {total} USD")
         return {"video_urls": urls, "total_cost": str(total), "videos": len(urls)}
 

@@ -1,0 +1,60 @@
+# Quick start:  make demo   (the example DAG on a real local Airflow against the simulator)
+#               make test   (the whole test suite, end-to-end tests included)
+#
+# Every target bootstraps .venv first (dev/bootstrap.sh: uv, editable install with the dev
+# extras); that step is skipped in about a second when nothing changed.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+ARTIFACTS := .artifacts
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap demo test e2e unit lint format clean
+
+help:
+	@echo "make demo       run the example DAG on a real local Airflow + simulator"
+	@echo "make test       run the test suite (PYTEST_ARGS='-k ...' to narrow it)"
+	@echo "make unit       the suite without the end-to-end tests"
+	@echo "make e2e        only the end-to-end tests (real Airflow components)"
+	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make format     ruff format + ruff check --fix"
+	@echo "make bootstrap  create/update .venv"
+	@echo "make clean      remove .venv and caches"
+
+bootstrap:
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash dev/bootstrap.sh
+
+demo: bootstrap
+	$(VPY) dev/demo.py
+
+# pytest's exit code is kept in .artifacts/pytest-exit-code (.ci/run reads it: 5 means that
+# no test was collected, which counts as a failure).
+test: bootstrap
+	@mkdir -p $(ARTIFACTS)
+	@set +e; $(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5)" >&2; fi; \
+	exit $$rc
+
+unit: bootstrap
+	$(VPY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+e2e: bootstrap
+	$(VPY) -m pytest -m e2e $(PYTEST_ARGS)
+
+# All three run even when one fails, so one pass shows every problem.
+lint: bootstrap
+	@rc=0; \
+	echo "+ ruff check ."; $(VPY) -m ruff check . || rc=1; \
+	echo "+ ruff format --check ."; $(VPY) -m ruff format --check . || rc=1; \
+	echo "+ mypy"; $(VPY) -m mypy || rc=1; \
+	exit $$rc
+
+format: bootstrap
+	$(VPY) -m ruff format .
+	$(VPY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis $(ARTIFACTS) .demo

@@ -1,0 +1,1 @@
+"""Developer tooling: a real local Airflow stack, the demo, and their helpers (not shipped)."""
