@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import I2VError, I2VGenerationFailedError
-from airflow_provider_i2v.links.i2v import I2VVideoLink
 from airflow_provider_i2v.protocol import GenerationState, GenerationStatus, parse_generation
 from airflow_provider_i2v.resume import error_from_event
 
@@ -63,8 +62,7 @@ def state_from_event(event: dict[str, Any], timeout_error: Callable[[str], I2VEr
 
 
 def publish(context: Context, result: dict[str, Any]) -> None:
-    """Push the result's parts under their own XCom keys and the video link for the UI."""
+    """Push the result's parts under their own XCom keys (the video link is derived from them)."""
     ti = context["ti"]
     ti.xcom_push(key=XCOM_VIDEO_URLS, value=result["video_urls"])
     ti.xcom_push(key=XCOM_USAGE, value=result["usage"])
-    I2VVideoLink.persist(context, next(iter(result["video_urls"]), None))

@@ -1,18 +1,21 @@
 """Extra links on generation tasks: open the generated video from the task's page.
 
-In Airflow 3 a link is read from XCom (key ``_link_<ClassName>``), which the task
-pushes on the worker when the generation completes: it works after a deferral and
-for every mapped task instance.
+In Airflow 3 the worker calls ``get_link`` once the task finishes and stores the
+answer in XCom (key ``_link_<ClassName>``), where the UI reads it. The link is
+derived from the task's own ``video_urls`` XCom, so it works after a deferral, for
+every mapped task instance, and for the operator and the sensor alike.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 
+from airflow_provider_i2v.results import XCOM_VIDEO_URLS
+
 if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator, Context
+    from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
 
@@ -22,12 +25,7 @@ class I2VVideoLink(BaseOperatorLink):
     name = "Generated video"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        # Airflow 3 resolves links from the XCom pushed by persist(); this is the fallback.
-        return ""
+        from airflow.sdk.bases.xcom import BaseXCom
 
-    @classmethod
-    def persist(cls, context: Context, url: str | None) -> None:
-        """Store the link for the UI (nothing is stored when there is no URL)."""
-        if url:
-            ti: Any = context["ti"]
-            ti.xcom_push(key=cls().xcom_key, value=url)
+        urls = BaseXCom.get_value(ti_key=ti_key, key=XCOM_VIDEO_URLS)  # type: ignore[arg-type]
+        return str(urls[0]) if isinstance(urls, list) and urls else ""

@@ -1,0 +1,97 @@
+"""The example DAG on real Airflow components against the simulator (issue: the core loop).
+
+Asserts what a user relies on: every mapped ``generate`` task defers (no worker slot held)
+while the simulator reports its generation running, the run succeeds, XCom holds the
+SPEC's result dict and keys, ``report`` sums the cost exactly, and the simulator saw
+exactly one creation per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_i2v.protocol import GenerationStatus
+from dev.airflow_stack import AirflowStack, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_ID = "i2v_product_videos"
+SIM_KEY = "e2e-test-key"
+
+
+def test_example_dag_end_to_end(
+    airflow_stack: AirflowStack,
+    write_dag: Callable[[str, str], Path],
+    e2e_simulator: Any,
+    i2v_connection: str,
+) -> None:
+    e2e_simulator.configure(generation_seconds=8)
+    write_dag(DAG_ID, (REPO / "example_dags" / "i2v_product_videos.py").read_text())
+    api = airflow_stack.client
+    api.wait_for_dag(DAG_ID, timeout=120)
+    api.unpause(DAG_ID)
+    run_id = api.trigger(DAG_ID)["dag_run_id"]
+
+    def deferred_while_rendering() -> list[str] | None:
+        tis = [t for t in api.task_instances(DAG_ID, run_id) if t["task_id"] == "generate"]
+        if any(t["state"] in ("failed", "upstream_failed") for t in tis):
+            raise AssertionError(api.describe_failures(DAG_ID, run_id))
+        deferred = [t for t in tis if t["state"] == "deferred"]
+        now = e2e_simulator.clock()
+        running = [g for g in e2e_simulator.generations if g.phase(now) is GenerationStatus.RUNNING]
+        return [str(t["map_index"]) for t in deferred] if deferred and running else None
+
+    deferred = wait_until(
+        deferred_while_rendering, timeout=120, interval=0.25, description="a generate task deferred"
+    )
+    assert deferred  # the worker slot was released while the simulator rendered
+
+    run = api.wait_for_run(DAG_ID, run_id, timeout=240, interval=1.0)
+    assert run["state"] == "success", api.describe_failures(DAG_ID, run_id)
+
+    results = [api.xcom(DAG_ID, run_id, "generate", map_index=i) for i in range(3)]
+    for index, result in enumerate(results):
+        assert set(result) == {"generation_id", "model", "status", "video_urls", "usage", "metadata"}
+        assert result["status"] == "completed"
+        assert result["model"] == "minimax_i2v_01_live"
+        assert result["usage"] == {"cost": "0.2800", "discount": 0}
+        assert result["video_urls"] == [
+            f"{e2e_simulator_url(airflow_stack)}/files/{result['generation_id']}.mp4"
+        ]
+        assert api.xcom(DAG_ID, run_id, "generate", "generation_id", index) == result["generation_id"]
+        assert api.xcom(DAG_ID, run_id, "generate", "video_urls", index) == result["video_urls"]
+        assert api.xcom(DAG_ID, run_id, "generate", "usage", index) == result["usage"]
+        assert api.xcom(DAG_ID, run_id, "generate", "_link_I2VVideoLink", index) == result["video_urls"][0]
+
+    report = api.xcom(DAG_ID, run_id, "report")
+    assert report == {
+        "video_urls": [url for r in results for url in r["video_urls"]],
+        "total_cost": "0.8400",
+        "videos": 3,
+    }
+    # Exactly one paid creation per image, and each of the three input kinds arrived right.
+    assert e2e_simulator.creations == 3
+    creates = [r for r in e2e_simulator.requests if r.endpoint == "create"]
+    images = sorted(r.params["first_frame_image"].split(",")[0] for r in creates)
+    assert images == [
+        "data:image/jpeg;base64",  # the inline data URL, re-encoded after checking
+        "data:image/png;base64",  # the local file, read and sent as a data URL
+        "https://images.example.com/products/sku-1001.jpg",  # the URL, passed through
+    ]
+    assert {r.generation_id for r in e2e_simulator.requests if r.endpoint == "poll"} == {
+        r["generation_id"] for r in results
+    }
+
+
+def e2e_simulator_url(stack: AirflowStack) -> str:
+    connection = stack.client.get_json("connections/i2v_default")
+    return str(connection["host"]).rstrip("/")
+
+
+@pytest.fixture(autouse=True)
+def _no_env_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The stack reads i2v_default from its database (set by the i2v_connection fixture).
+    monkeypatch.delenv("AIRFLOW_CONN_I2V_DEFAULT", raising=False)
