@@ -69,8 +69,7 @@ def simulator(simulator_server: Any) -> Iterator[Any]:
     from airflow_provider_i2v.simulator import SimConfig
 
     sim = simulator_server.simulator
-    sim.configure(**SimConfig(generation_seconds=0.5, retry_after=0.05, seed=7).to_dict())
-    sim.reset()
+    sim.reset(SimConfig(generation_seconds=0.5, retry_after=0.05, seed=7))
     return sim
 
 

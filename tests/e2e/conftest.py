@@ -121,11 +121,13 @@ def e2e_simulator_server() -> Iterator[Any]:
 
 @pytest.fixture
 def e2e_simulator(e2e_simulator_server: Any) -> Iterator[Any]:
-    """The session simulator, reset before and after each test (its ``Simulator`` object)."""
+    """The session simulator, reset to its default config before and after each test."""
+    from airflow_provider_i2v.simulator import SimConfig
+
     sim = e2e_simulator_server.simulator
-    sim.reset()
+    sim.reset(SimConfig())
     yield sim
-    sim.reset()
+    sim.reset(SimConfig())
 
 
 @pytest.fixture
