@@ -150,6 +150,7 @@ def test_triggerer_killed_while_rendering_no_new_creations(
     dag_id = "e2e_triggerer_kill"
 
     def kill_triggerer_when_all_deferred(run_id: str) -> None:
+        run = (airflow_stack, dag_id, run_id)
         wait_until(
             lambda: (
                 len([t for t in generate_tis(airflow_stack, dag_id, run_id) if t["state"] == "deferred"]) == 3
@@ -157,9 +158,7 @@ def test_triggerer_killed_while_rendering_no_new_creations(
             timeout=120,
             interval=0.25,
             description="all three generate tasks deferred",
-            details=lambda: (
-                f"states: {[(t['map_index'], t['state']) for t in generate_tis(airflow_stack, dag_id, run_id)]}"
-            ),
+            details=lambda: f"states: {[(t['map_index'], t['state']) for t in generate_tis(*run)]}",
         )
         airflow_stack.kill_component("triggerer", signal.SIGKILL)
         assert e2e_simulator.creations == 3
