@@ -98,6 +98,10 @@ class I2VInvalidRequestError(I2VNonRetryableError):
     """Bad input: caught before sending (validation) or refused by the gateway (400/422)."""
 
 
+class I2VConnectionConfigError(I2VNonRetryableError):
+    """The ``i2v`` connection cannot be used as configured (no key, a bad extra)."""
+
+
 class I2VAuthenticationError(I2VNonRetryableError):
     """401: the API key is missing or invalid."""
 
@@ -108,6 +112,7 @@ class I2VPermissionError(I2VNonRetryableError):
 
 __all__ = [
     "I2VAuthenticationError",
+    "I2VConnectionConfigError",
     "I2VCreationUncertainError",
     "I2VError",
     "I2VGenerationFailedError",

@@ -23,6 +23,7 @@ import httpx
 import tenacity
 
 from airflow_provider_i2v.exceptions import I2VTransientError
+from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,18 +79,30 @@ def _download(client: httpx.Client, url: str, destination: Any) -> int:
         raise
 
 
-def copy_outputs(urls: list[str], output_dir: Any, generation_id: str, *, timeout: float = 60.0) -> list[str]:
-    """Copy every URL into ``output_dir``; returns the files' URIs in the same order."""
+def copy_outputs(
+    urls: list[str], output_dir: Any, generation_id: str, settings: ConnectionSettings
+) -> list[str]:
+    """Copy every URL into ``output_dir``; returns the files' URIs in the same order.
+
+    The connection's proxy, TLS verification and timeout apply (never its key).
+    """
     directory = as_storage_path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     files: list[str] = []
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(DOWNLOAD_ATTEMPTS),
-        wait=tenacity.wait_exponential_jitter(initial=1, max=10),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=5),
         retry=tenacity.retry_if_exception_type((httpx.TransportError, _IncompleteDownload)),
         reraise=True,
     )
-    with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=True, trust_env=False) as client:
+    client = httpx.Client(
+        timeout=httpx.Timeout(settings.timeout),
+        verify=settings.verify,
+        proxy=settings.proxy,
+        follow_redirects=True,
+        trust_env=False,
+    )
+    with client:
         for index, url in enumerate(urls):
             destination = directory / output_name(generation_id, url, index, len(urls))
             try:

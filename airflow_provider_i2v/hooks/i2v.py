@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_i2v.exceptions import I2VAuthenticationError, I2VError, I2VGenerationNotFoundError
+from airflow_provider_i2v.exceptions import (
+    I2VAuthenticationError,
+    I2VConnectionConfigError,
+    I2VError,
+    I2VGenerationNotFoundError,
+)
 from airflow_provider_i2v.hooks.settings import CONN_TYPE, ConnectionSettings, InvalidConnectionError
 from airflow_provider_i2v.protocol import (
     CREATE_PATH,
@@ -50,15 +55,15 @@ class I2VHook(BaseHook):
 
     # -- connection ------------------------------------------------------------------------
 
-    def _build_settings(
-        self, host: str | None, password: str | None, extra: dict[str, Any], schema: Any
-    ) -> ConnectionSettings:
+    def _build_settings(self, conn: Any, extra: dict[str, Any]) -> ConnectionSettings:
         try:
-            settings = ConnectionSettings.from_connection(host, password, extra, schema)
+            settings = ConnectionSettings.from_connection(
+                conn.host, conn.password, extra, conn.schema, getattr(conn, "port", None)
+            )
         except InvalidConnectionError as exc:
-            raise I2VAuthenticationError(f"connection {self.i2v_conn_id!r}: {exc}") from None
+            raise I2VConnectionConfigError(f"connection {self.i2v_conn_id!r}: {exc}") from None
         if not settings.api_key:
-            raise I2VAuthenticationError(
+            raise I2VConnectionConfigError(
                 f"connection {self.i2v_conn_id!r} has no API key: set its password to the Vtrix API key"
             )
         return settings
@@ -67,7 +72,7 @@ class I2VHook(BaseHook):
         """Resolve the connection once (blocking; worker side)."""
         if self._settings is None:
             conn = self.get_connection(self.i2v_conn_id)
-            self._settings = self._build_settings(conn.host, conn.password, conn.extra_dejson, conn.schema)
+            self._settings = self._build_settings(conn, conn.extra_dejson)
         return self._settings
 
     async def aget_settings(self) -> ConnectionSettings:
@@ -75,7 +80,7 @@ class I2VHook(BaseHook):
         if self._settings is None:
             conn = await self.aget_connection(self.i2v_conn_id)
             extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
-            self._settings = self._build_settings(conn.host, conn.password, dict(extra), conn.schema)
+            self._settings = self._build_settings(conn, dict(extra))
         return self._settings
 
     # -- calls -----------------------------------------------------------------------------
@@ -128,6 +133,8 @@ class I2VHook(BaseHook):
             request_sync(settings, self._poll_call(CONNECTION_PROBE_ID), self.log)
         except I2VGenerationNotFoundError:
             return True, "Connection OK: the gateway accepted the API key (status lookup of a test id: 404)."
+        except I2VConnectionConfigError as exc:
+            return False, f"The connection is not usable as configured: {exc.message}"
         except I2VAuthenticationError as exc:
             return False, f"The gateway refused the API key: {exc.message}"
         except I2VError as exc:

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_i2v.protocol import DEFAULT_BASE_URL
 
@@ -57,12 +58,24 @@ class ConnectionSettings:
 
     @classmethod
     def from_connection(
-        cls, host: str | None, password: str | None, extra: Mapping[str, Any], schema: str | None = None
+        cls,
+        host: str | None,
+        password: str | None,
+        extra: Mapping[str, Any],
+        schema: str | None = None,
+        port: int | None = None,
     ) -> ConnectionSettings:
-        """Build settings from a connection's fields; ``extra`` is its decoded JSON."""
+        """Build settings from a connection's fields; ``extra`` is its decoded JSON.
+
+        ``port`` applies when ``host`` names none (a connection URI such as
+        ``i2v://:KEY@127.0.0.1:8765`` puts the port there).
+        """
         base_url = (host or "").strip() or DEFAULT_BASE_URL
         if "://" not in base_url:
             base_url = f"{(schema or 'https').strip() or 'https'}://{base_url}"
+        if port and urlsplit(base_url).port is None:
+            parts = urlsplit(base_url)
+            base_url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{int(port)}"))
         return cls(
             base_url=base_url.rstrip("/"),
             api_key=(password or "").strip(),

@@ -62,7 +62,7 @@ from airflow_provider_i2v.protocol import (
 )
 
 USER_AGENT = f"airflow-provider-i2v/{__version__} httpx/{httpx.__version__}"
-#: Longest a single ``Retry-After`` is honoured; a longer one is capped (and logged).
+#: Longest a single ``Retry-After`` is honoured; a longer one is capped to this.
 MAX_RETRY_AFTER = 300.0
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,7 @@ def _may_retry(call: Call) -> Callable[[BaseException], bool]:
 
 def _wait(settings: ConnectionSettings, gate: BackoffGate) -> Callable[[tenacity.RetryCallState], float]:
     exponential = tenacity.wait_exponential_jitter(
-        initial=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial
+        multiplier=settings.backoff_initial, max=settings.backoff_max, jitter=settings.backoff_initial
     )
 
     def wait(state: tenacity.RetryCallState) -> float:

@@ -11,7 +11,7 @@ anything is paid for), every image the gateway would refuse:
   media type must match what its bytes really are;
 * a local path (``str`` with ``~`` expanded, or ``os.PathLike``), an
   ``ObjectStoragePath``, or an object-storage URI (``file://``, ``s3://``,
-  ``memory://``..., read through Airflow's object storage) is read, checked and sent
+  ``gs://``..., read through Airflow's object storage) is read, checked and sent
   as a data URL with the media type of its bytes.
 
 The checks read the model's limits from the :class:`~airflow_provider_i2v.protocol.ModelSpec`

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from airflow_provider_i2v.images._checks import Refusal, format_bytes
 
-#: ``scheme://``: an object-storage URI (``file://``, ``s3://``, ``gs://``, ``memory://`` ...).
+#: ``scheme://``: an object-storage URI (``file://``, ``s3://``, ``gs://`` ...).
 URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 #: Media types some tools write for JPEG that mean the same thing.
 MEDIA_TYPE_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}

@@ -98,9 +98,9 @@ class ImageToVideoOperator(BaseOperator):
     :param i2v_conn_id: the ``i2v`` connection.
     :param deferrable: wait on the triggerer (default) instead of in the worker.
     :param poll_interval: seconds between status polls.
-    :param generation_timeout: how long to wait for one generation, counted from its
-        submission (a timedelta or seconds); the generation id stays stored, so a
-        retry reconnects instead of paying again. ``None`` waits forever.
+    :param generation_timeout: how long one try waits for the generation (a timedelta
+        or seconds); on timeout the generation id stays stored, so a retry reconnects
+        and waits again instead of paying again. ``None`` waits forever.
     :param output_dir: copy every output file there (local path, URI such as
         ``s3://bucket/videos/{{ run_id }}``, or ``ObjectStoragePath``). Templated.
     """
@@ -262,10 +262,16 @@ class ImageToVideoOperator(BaseOperator):
         )
         return None
 
-    def _deadline(self, stored: StoredGeneration) -> float | None:
+    def _deadline(self) -> float | None:
+        """When this try stops waiting: ``generation_timeout`` from now.
+
+        Counted per try, so a retry after a timeout reconnects and waits again instead of
+        failing at its first poll; it is absolute in the trigger's kwargs, so a triggerer
+        restart does not extend it.
+        """
         if self.generation_timeout is None:
             return None
-        return stored.submitted_at + self.generation_timeout
+        return time.time() + self.generation_timeout
 
     def _wait(self, context: Context, hook: I2VHook, stored: StoredGeneration) -> Any:
         if self.deferrable:
@@ -276,7 +282,7 @@ class ImageToVideoOperator(BaseOperator):
                     generation_id=stored.generation_id,
                     i2v_conn_id=self.i2v_conn_id,
                     poll_interval=self.poll_interval,
-                    deadline=self._deadline(stored),
+                    deadline=self._deadline(),
                     started_at=stored.submitted_at,
                 ),
                 method_name="execute_complete",
@@ -287,7 +293,7 @@ class ImageToVideoOperator(BaseOperator):
         from airflow_provider_i2v.progress import ProgressReporter
 
         reporter = ProgressReporter(stored.generation_id, self.log, stored.submitted_at)
-        deadline = self._deadline(stored)
+        deadline = self._deadline()
         while True:
             try:
                 state = hook.get_generation(stored.generation_id)
@@ -331,7 +337,9 @@ class ImageToVideoOperator(BaseOperator):
         if self.output_dir:
             from airflow_provider_i2v.outputs import copy_outputs
 
-            video_files = copy_outputs(state.video_urls, self.output_dir, state.generation_id)
+            video_files = copy_outputs(
+                state.output_urls, self.output_dir, state.generation_id, self.hook.get_settings()
+            )
         result = build_result(state, model=self.model, video_files=video_files)
         publish(context, result)
         forget_generation(context)

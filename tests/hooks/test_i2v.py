@@ -224,3 +224,23 @@ def test_key_never_logged_or_in_errors(
     assert "MAY have been created" in log_text
     for text in (log_text, str(first.value), str(second.value), repr(hook), repr(hook.get_settings())):
         assert API_KEY not in text
+
+
+def test_connection_uri_form_with_port_reaches_the_simulator(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host, port = simulator_base_url().removeprefix("http://").split(":")
+    monkeypatch.setenv("AIRFLOW_CONN_I2V_URI", f"i2v://:{API_KEY}@{host}:{port}/http")
+    ok, message = I2VHook("i2v_uri").test_connection()
+    assert ok, message
+
+
+def test_bad_extra_is_a_configuration_error_not_a_refused_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_i2v.exceptions import I2VConnectionConfigError
+
+    monkeypatch.setenv("AIRFLOW_CONN_I2V_BAD", connection_uri("http://127.0.0.1:9", timeout="soon"))
+    with pytest.raises(I2VConnectionConfigError, match="'timeout' must be a number"):
+        I2VHook("i2v_bad").get_settings()
+    ok, message = I2VHook("i2v_bad").test_connection()
+    assert not ok
+    assert "not usable as configured" in message

@@ -39,3 +39,12 @@ def test_key_never_in_repr_and_not_in_account_key() -> None:
     assert "sk-very-secret" not in repr(s)
     assert "sk-very-secret" not in repr(s.account_key)
     assert s.account_key != ConnectionSettings.from_connection(None, "other", {}).account_key
+
+
+def test_port_of_a_connection_uri_is_kept() -> None:
+    assert (
+        ConnectionSettings.from_connection("127.0.0.1", "k", {}, "http", 8765).base_url
+        == "http://127.0.0.1:8765"
+    )
+    # A port already in the host wins.
+    assert ConnectionSettings.from_connection("http://h:1", "k", {}, None, 2).base_url == "http://h:1"

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
+    I2VError,
     I2VGenerationFailedError,
     I2VInvalidRequestError,
     I2VTimeoutError,
@@ -235,3 +236,31 @@ def test_rendered_template_view_shows_a_summary_not_image_bytes(simulator: Any, 
     assert result["status"] == "completed"
     [create] = [r for r in simulator.requests if r.endpoint == "create"]
     assert create.params["first_frame_image"].startswith("data:image/png;base64,<")
+
+
+def test_retry_after_timeout_reconnects_and_waits_again(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(generation_seconds=1.5)
+    store = DictStateStore()
+    with pytest.raises(I2VTimeoutError):
+        operator(deferrable=False, generation_timeout=1.0).execute(make_context(store))
+    # The retry starts ~1.0 s after submission; its own 1.0 s outlasts the 1.5 s render.
+    result = operator(deferrable=False, generation_timeout=1.0).execute(make_context(store))
+    assert result["status"] == "completed"
+    assert creations(simulator) == 1
+
+
+def test_output_copy_goes_through_the_connections_proxy(
+    simulator: Any, i2v_conn: str, tmp_path: Path
+) -> None:
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
+    from airflow_provider_i2v.outputs import copy_outputs
+
+    result = operator(deferrable=False).execute(make_context())
+    direct = ConnectionSettings.from_connection(None, "k", {"timeout": 2})
+    [copied] = copy_outputs(result["video_urls"], tmp_path / "direct", result["generation_id"], direct)
+    assert copied.endswith(f"{result['generation_id']}.mp4")
+    # The same copy through a proxy that does not answer fails: the proxy setting is used.
+    proxied = ConnectionSettings.from_connection(None, "k", {"timeout": 2, "proxy": "http://127.0.0.1:9"})
+    with pytest.raises(I2VError, match="could not copy"):
+        copy_outputs(result["video_urls"], tmp_path / "proxied", result["generation_id"], proxied)
+    assert list((tmp_path / "proxied").iterdir()) == []  # nothing partial left behind
