@@ -146,6 +146,8 @@ class ImageToVideoOperator(BaseOperator):
             generation_timeout = generation_timeout.total_seconds()
         self.generation_timeout = None if generation_timeout is None else float(generation_timeout)
         self.output_dir = output_dir
+        #: The generation this try is waiting for (for on_kill's log line).
+        self._generation_id: str | None = None
         # Fixed (non-templated) parameters are checked when the DAG is parsed, so a typo
         # shows up as an import error instead of a failed run.
         if problems := self._parameter_problems(templated=False):
@@ -274,6 +276,7 @@ class ImageToVideoOperator(BaseOperator):
         return time.time() + self.generation_timeout
 
     def _wait(self, context: Context, hook: I2VHook, stored: StoredGeneration) -> Any:
+        self._generation_id = stored.generation_id
         if self.deferrable:
             from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 
@@ -318,6 +321,16 @@ class ImageToVideoOperator(BaseOperator):
             "so a retry reconnects to it instead of paying again",
             generation_id=generation_id,
         )
+
+    def on_kill(self) -> None:
+        """Runs on a user's kill and when ``execution_timeout`` interrupts the blocking wait."""
+        if self._generation_id:
+            self.log.warning(
+                "Task stopped while generation %s was running. The gateway has no cancel endpoint: it "
+                "keeps running and may be billed. Its id stays stored, so a retry of this task "
+                "instance reconnects to it instead of paying again.",
+                self._generation_id,
+            )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: turn its event into the result or a typed error."""

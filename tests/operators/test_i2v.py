@@ -264,3 +264,32 @@ def test_output_copy_goes_through_the_connections_proxy(
     with pytest.raises(I2VError, match="could not copy"):
         copy_outputs(result["video_urls"], tmp_path / "proxied", result["generation_id"], proxied)
     assert list((tmp_path / "proxied").iterdir()) == []  # nothing partial left behind
+
+
+def execute_under_timeout(op: ImageToVideoOperator, context: dict[str, Any], seconds: int) -> Any:
+    """What Airflow's task runner does with ``execution_timeout``: a SIGALRM, then on_kill."""
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.execution_time.timeout import timeout
+
+    try:
+        with timeout(seconds):
+            return op.execute(context)
+    except AirflowTaskTimeout:
+        op.on_kill()
+        raise
+
+
+def test_execution_timeout_logs_the_generation_and_keeps_it_for_the_retry(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    simulator.configure(generation_seconds=60)
+    store = DictStateStore()
+    context = make_context(store)
+    with pytest.raises(AirflowTaskTimeout):
+        execute_under_timeout(operator(deferrable=False), context, 1)
+    generation_id = context["ti"].xcom["generation_id"]
+    out = "".join(capfd.readouterr())
+    assert f"Task stopped while generation {generation_id} was running" in out
+    assert store.get(STATE_KEY)["generation_id"] == generation_id

@@ -123,3 +123,54 @@ def test_event_payload_never_holds_the_key(simulator: Any, i2v_conn: str) -> Non
 
     [event] = run_trigger(trigger(submit()))
     assert API_KEY not in repr(event)
+
+
+def run_triggers(triggers: list[I2VTaskTrigger], timeout: float = 60.0) -> list[tuple[float, dict[str, Any]]]:
+    """Run triggers concurrently on one loop, as a triggerer does; returns (finish time, payload)."""
+
+    async def one(t: I2VTaskTrigger) -> tuple[float, dict[str, Any]]:
+        async for event in t.run():
+            return time.monotonic(), event.payload
+        raise AssertionError("no event")
+
+    async def run_all() -> list[tuple[float, dict[str, Any]]]:
+        return await asyncio.wait_for(asyncio.gather(*(one(t) for t in triggers)), timeout)
+
+    return asyncio.run(run_all())
+
+
+def test_a_429_slows_every_trigger_of_the_connection(simulator: Any, i2v_conn: str) -> None:
+    ids = [submit() for _ in range(4)]
+    simulator.configure(
+        generation_seconds=3.0, retry_after=1.0, faults=[Fault("http_429", first_n=1, scope="poll")]
+    )
+    transport.reset_shared_state()
+    events = run_triggers([trigger(g, poll_interval=0.05) for g in ids])
+    assert [e["status"] for _, e in events] == ["completed"] * 4
+    polls = [r for r in simulator.requests if r.endpoint == "poll"]
+    [throttled] = [r for r in polls if r.status == 429]
+    # Requests already in flight when the 429 arrived may land just after it; after that,
+    # nobody (not only the trigger that was told) polls until Retry-After has passed.
+    during_backoff = [r for r in polls if throttled.at + 0.1 < r.at < throttled.at + 0.9]
+    assert during_backoff == []
+    assert any(r.at >= throttled.at + 0.9 for r in polls)
+
+
+def test_a_stalled_answer_does_not_stall_other_triggers(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import connection_uri, simulator_base_url
+
+    monkeypatch.setenv("AIRFLOW_CONN_I2V_DEFAULT", connection_uri(simulator_base_url(), timeout=1))
+    transport.reset_shared_state()
+    stalled_id, other_id = submit(), submit()
+    simulator.configure(
+        generation_seconds=0.5, slow_seconds=30, faults=[Fault("slow", first_n=1, scope="poll")]
+    )
+    started = time.monotonic()
+    # The first poll to reach the server (the stalled trigger's) hangs for 30 s.
+    results = run_triggers([trigger(stalled_id), trigger(other_id)], timeout=20)
+    finish = {e["generation_id"]: at - started for at, e in results}
+    assert {e["status"] for _, e in results} == {"completed"}
+    assert finish[other_id] < finish[stalled_id]  # the other one was not held up
+    assert finish[stalled_id] < 5  # the stalled request was cut off by the per-request cap, not 30 s
