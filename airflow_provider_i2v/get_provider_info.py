@@ -89,7 +89,7 @@ def get_provider_info() -> dict[str, Any]:
                     ),
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "extra"],
+                    "hidden-fields": ["schema", "port", "login"],
                     "relabeling": {"host": "Gateway URL", "password": "API key"},
                     "placeholders": {
                         "host": DEFAULT_BASE_URL,

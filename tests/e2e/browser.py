@@ -43,7 +43,7 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 LAUNCH_TIMEOUT_MS = 60_000
 NAVIGATION_TIMEOUT_MS = 60_000
 ACTION_TIMEOUT_MS = 30_000
-VIEWPORT = {"width": 1400, "height": 1600}
+VIEWPORT_WIDTH, VIEWPORT_HEIGHT = 1400, 1600  # tall enough for the whole connection form
 
 
 def find_chromium() -> str | None:
@@ -59,14 +59,20 @@ def find_chromium() -> str | None:
 
 def skip_reason() -> str | None:
     """Why the browser tests cannot run here (None when they can)."""
-    if importlib.util.find_spec("playwright") is None:
+    try:
+        found = importlib.util.find_spec("playwright") is not None
+    except (ImportError, ValueError):  # pragma: no cover - a broken installation
+        found = False
+    if not found:
         return (
             "the Python package 'playwright' is not installed (pip install 'playwright>=1.40'; "
             "no 'playwright install' needed: the system Chromium is used)"
         )
     if find_chromium() is None:
-        where = f"${CHROMIUM_ENV}" if os.environ.get(CHROMIUM_ENV) else "PATH"
-        return f"no Chromium found on {where} (apt-get install -y chromium, or set ${CHROMIUM_ENV})"
+        configured = os.environ.get(CHROMIUM_ENV, "").strip()
+        if configured:
+            return f"${CHROMIUM_ENV}={configured!r} is not an executable Chromium"
+        return f"no Chromium on PATH (apt-get install -y chromium, or set ${CHROMIUM_ENV} to its path)"
     return None
 
 
@@ -83,7 +89,7 @@ def chromium_context(executable: str, user_data_dir: Path) -> Iterator[BrowserCo
             headless=True,
             args=list(CHROMIUM_ARGS),
             timeout=LAUNCH_TIMEOUT_MS,
-            viewport=VIEWPORT,  # type: ignore[arg-type]
+            viewport={"width": VIEWPORT_WIDTH, "height": VIEWPORT_HEIGHT},
             accept_downloads=False,
         )
         try:
