@@ -27,21 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".artifacts" / "bench-airflow-home"))
 
-#: (kind, scope). Body faults replace a *successful* answer: on a create the generation
-#: already exists then ("created but the answer was lost"), which no client can tell from
-#: a failure and which costs a second generation on retry; they are aimed at polls here,
-#: and that case is measured separately with --lost-create-answers.
-FAULTS = (
-    ("http_429", "all"),
-    ("http_500", "all"),
-    ("http_502", "all"),
-    ("http_503", "all"),
-    ("reset", "all"),
-    ("drop", "all"),
-    ("malformed_json", "poll"),
-    ("truncated_body", "poll"),
-)
-
 
 def run_one(index: int, retries: int) -> tuple[dict[str, Any] | None, int, str | None]:
     """One task instance: up to ``retries + 1`` tries sharing one state store."""
@@ -89,15 +74,10 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from airflow_provider_i2v.simulator import Fault, SimConfig, SimulatorServer
+    from airflow_provider_i2v.simulator import Fault, SimConfig, SimulatorServer, survivable_faults
 
-    per_kind = args.fault_rate / len(FAULTS)
-    # Fault i fires on per_kind / (1 - (i * per_kind)) of what the earlier ones let through,
-    # so that together they hit about fault_rate of all requests.
-    faults, remaining = [], 1.0
-    for kind, scope in FAULTS:
-        faults.append(Fault(kind, rate=min(1.0, per_kind / remaining), scope=scope))
-        remaining -= per_kind
+    # Faults a client survives without paying twice; lost create answers are measured apart.
+    faults = list(survivable_faults(args.fault_rate))
     if args.lost_create_answers:
         faults.insert(0, Fault("lost_create_answer", rate=args.lost_create_answers, scope="create"))
     config = SimConfig(generation_seconds=0.3, seed=args.seed, retry_after=0.05, faults=tuple(faults))

@@ -21,7 +21,7 @@ when a server starts.
 from __future__ import annotations
 
 from .app import FILES_PREFIX, Simulator, file_path
-from .config import FAULT_KINDS, FAULT_SCOPES, Fault, SimConfig
+from .config import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, SimConfig, survivable_faults
 from .generations import Generation
 from .record import RequestRecord
 from .server import SimulatorServer
@@ -30,6 +30,7 @@ __all__ = [
     "FAULT_KINDS",
     "FAULT_SCOPES",
     "FILES_PREFIX",
+    "SURVIVABLE_FAULTS",
     "Fault",
     "Generation",
     "RequestRecord",
@@ -37,4 +38,5 @@ __all__ = [
     "Simulator",
     "SimulatorServer",
     "file_path",
+    "survivable_faults",
 ]

@@ -151,6 +151,37 @@ class Fault:
         return cls(kind=kind, rate=rate, scope=scope)
 
 
+#: Faults a careful client survives without paying twice, as (kind, scope). Body faults
+#: replace a *successful* answer; on a create the generation already exists by then
+#: ("created but the answer was lost"), which no client can tell from a failure, so they
+#: are aimed at polls. HTTP errors, resets and drops answer before anything is created.
+SURVIVABLE_FAULTS: tuple[tuple[str, str], ...] = (
+    ("http_429", "all"),
+    ("http_500", "all"),
+    ("http_502", "all"),
+    ("http_503", "all"),
+    ("reset", "all"),
+    ("drop", "all"),
+    ("malformed_json", "poll"),
+    ("truncated_body", "poll"),
+)
+
+
+def survivable_faults(rate: float) -> tuple[Fault, ...]:
+    """:data:`SURVIVABLE_FAULTS` in equal shares hitting about ``rate`` of all requests.
+
+    The first fault that fires wins, so each later one fires on a larger share of what
+    the earlier ones let through: together they hit ``rate`` of the requests.
+    """
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in 0..1, not {rate!r}")
+    share = rate / len(SURVIVABLE_FAULTS)
+    return tuple(
+        Fault(kind, rate=share / (1 - index * share), scope=scope)
+        for index, (kind, scope) in enumerate(SURVIVABLE_FAULTS)
+    )
+
+
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, not {value!r}")

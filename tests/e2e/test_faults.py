@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_i2v.simulator import Fault
+from airflow_provider_i2v.simulator import Fault, survivable_faults
 from dev.airflow_stack import AirflowStack, wait_until
 
 #: Recognisable, so a leak anywhere is found by grepping for it.
@@ -107,25 +107,7 @@ def generate_tis(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict[str
 def test_thirty_percent_faults_every_task_succeeds_one_creation_each(
     airflow_stack: AirflowStack, write_dag: Callable[..., Path], e2e_simulator: Any, e2e_simulator_server: Any
 ) -> None:
-    kinds = [
-        ("http_429", "all"),
-        ("http_500", "all"),
-        ("http_502", "all"),
-        ("http_503", "all"),
-        ("reset", "all"),
-        ("drop", "all"),
-        ("malformed_json", "poll"),
-        ("truncated_body", "poll"),
-    ]
-    e2e_simulator.configure(
-        generation_seconds=3,
-        seed=30,
-        retry_after=0.2,
-        faults=[
-            Fault(kind, rate=0.3 / len(kinds) / (1 - i * 0.3 / len(kinds)), scope=scope)
-            for i, (kind, scope) in enumerate(kinds)
-        ],
-    )
+    e2e_simulator.configure(generation_seconds=3, seed=30, retry_after=0.2, faults=survivable_faults(0.3))
     dag_id = "e2e_faults_30"
     run_id, run = run_fault_dag(
         airflow_stack, write_dag, e2e_simulator_server.url, dag_id, images=6, retries=5

@@ -63,3 +63,16 @@ def test_fail_code_rules() -> None:
     assert SimConfig(fail_code="010006095").effective_fail_rate == 1.0
     assert SimConfig(fail_code="010006095", fail_rate=0.25).effective_fail_rate == 0.25
     assert SimConfig(fail_code=10006097).fail_code == "010006097"  # type: ignore[arg-type]
+
+
+def test_survivable_faults_hit_about_the_requested_share() -> None:
+    import random
+
+    from airflow_provider_i2v.simulator import SURVIVABLE_FAULTS, survivable_faults
+
+    faults = survivable_faults(0.3)
+    assert [(f.kind, f.scope) for f in faults] == list(SURVIVABLE_FAULTS)
+    rng = random.Random(1)
+    trials = 20_000
+    hit = sum(any(rng.random() < f.rate for f in faults) for _ in range(trials))  # first that fires wins
+    assert abs(hit / trials - 0.3) < 0.02
