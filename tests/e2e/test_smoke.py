@@ -129,6 +129,7 @@ def test_deferred_task_survives_triggerer_kill(
     run_id = api.trigger(dag_id)["dag_run_id"]
     _wait_for_state(airflow_stack, dag_id, run_id, "wait", "deferred", timeout=90)
 
+    starts_before = len(airflow_stack.grep_log("triggerer", "===== triggerer starting at"))
     old_pid = airflow_stack.pid("triggerer")
     airflow_stack.kill_component("triggerer", signal.SIGKILL)
     assert not airflow_stack.is_running("triggerer")
@@ -143,4 +144,5 @@ def test_deferred_task_survives_triggerer_kill(
     # The crash cost no extra try: the new triggerer resumed the same trigger.
     assert api.task_instance(dag_id, run_id, "wait")["try_number"] == 1
     assert airflow_stack.grep_log("triggerer", "starting at")  # one line per (re)start
-    assert len(airflow_stack.grep_log("triggerer", "===== triggerer starting at")) == 2
+    # The session's stack is shared: count only this test's restart.
+    assert len(airflow_stack.grep_log("triggerer", "===== triggerer starting at")) == starts_before + 1
