@@ -257,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say("airflow     starting api-server, scheduler, dag-processor, triggerer ...")
         stack.start()
         up = stack.timings["start"]
-        say(f"airflow     {stack.api_url} up in {up:.1f} s (login {stack.username} / {stack.password})")
+        passwords = stack.home / "simple_auth_manager_passwords.json"
+        say(f"airflow     {stack.api_url} up in {up:.1f} s (login {stack.username}, password in {passwords})")
         client = stack.client
         client.wait_for_dag(args.dag_id, timeout=120)
         client.unpause(args.dag_id)
