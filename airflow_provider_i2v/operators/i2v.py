@@ -355,10 +355,15 @@ class ImageToVideoOperator(BaseOperator):
             )
         result = build_result(state, model=self.model, video_files=video_files)
         publish(context, result)
+        stored = recall_generation(context)
         forget_generation(context)
+        elapsed = ""
+        if stored is not None and stored.submitted_at:
+            elapsed = f" in {time.time() - stored.submitted_at:.0f} s"
         self.log.info(
-            "Generation %s completed: %s; cost %s USD",
+            "Generation %s completed%s: %s; cost %s USD",
             state.generation_id,
+            elapsed,
             ", ".join(result["video_urls"]) or "no video URL",
             state.usage.get("cost", "unknown"),
         )

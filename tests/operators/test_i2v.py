@@ -293,3 +293,14 @@ def test_execution_timeout_logs_the_generation_and_keeps_it_for_the_retry(
     out = "".join(capfd.readouterr())
     assert f"Task stopped while generation {generation_id} was running" in out
     assert store.get(STATE_KEY)["generation_id"] == generation_id
+
+
+def test_completion_log_tells_urls_cost_and_elapsed_time(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = run_deferrable(operator(), make_context())
+    out = "".join(capfd.readouterr())
+    assert f"Submitted generation {result['generation_id']} (model minimax_i2v_01_live" in out
+    assert "First frame: " in out
+    assert f"Generation {result['generation_id']} completed in " in out
+    assert f"{result['video_urls'][0]}; cost 0.2800 USD" in out
