@@ -62,6 +62,11 @@ from airflow_provider_i2v.protocol import (
 )
 
 USER_AGENT = f"airflow-provider-i2v/{__version__} httpx/{httpx.__version__}"
+#: Connections per shared client. httpcore assigns each request by scanning its pool, so a
+#: pool as large as the number of triggers makes every poll O(triggers); a bounded pool
+#: keeps a poll cheap, and a poll takes milliseconds, so few connections serve thousands
+#: of triggers polling every few seconds.
+POOL_CONNECTIONS = 32
 #: Longest a single ``Retry-After`` is honoured; a longer one is capped to this.
 MAX_RETRY_AFTER = 300.0
 
@@ -118,7 +123,9 @@ def _client_options(settings: ConnectionSettings) -> dict[str, Any]:
         "verify": settings.verify,
         "proxy": settings.proxy,
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
-        "limits": httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=60),
+        "limits": httpx.Limits(
+            max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS, keepalive_expiry=60
+        ),
         "follow_redirects": False,
         "trust_env": False,
     }

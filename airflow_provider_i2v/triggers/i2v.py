@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -100,9 +101,10 @@ class I2VTaskTrigger(BaseTrigger):
                 self.log.error("Generation %s: deadline reached while still running", self.generation_id)
                 yield self._event(EVENT_TIMEOUT, message="deadline reached while the generation was running")
                 return
-            await asyncio.sleep(
-                self.poll_interval if remaining is None else min(self.poll_interval, remaining)
-            )
+            # +-10 % jitter: triggers deferred together (a mapped task) drift apart instead of
+            # polling the gateway, and the event loop, in synchronised bursts.
+            pause = self.poll_interval * random.uniform(0.9, 1.1)
+            await asyncio.sleep(pause if remaining is None else min(pause, remaining))
 
     async def on_kill(self) -> None:
         self.log.warning(

@@ -1,0 +1,202 @@
+"""CPU cost per status poll on the triggerer: the provider's trigger beside two baselines.
+
+N generations render on a simulator running in its own process; on one event loop in
+this process, N pollers check them every ``--interval`` seconds for ``--seconds``:
+
+* ``bare httpx, pool N``: one shared ``httpx.AsyncClient`` with the provider's pool
+  bound, a GET per poll, nothing else: the floor any trigger pays;
+* ``I2VTaskTrigger``: the provider's trigger (connection resolved once, shared client,
+  back-off gate, answer parsing, progress logging on change);
+* ``bare httpx, unbounded pool``: the same with httpx's unbounded pool (why the
+  provider bounds it: httpcore scans the whole pool for every request);
+* ``client per poll``: the anti-pattern, a new ``AsyncClient`` for every poll.
+
+Prints polls, CPU seconds (this process only: the simulator is elsewhere), CPU ms per
+poll and the ratio to the bare loop, plus the worst event-loop lag seen by a 10 ms ticker.
+
+    python benchmarks/bench_triggers.py [--triggers 200] [--seconds 8] [--interval 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".artifacts" / "bench-airflow-home"))
+KEY = "bench-key"
+
+
+def start_simulator() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_i2v.simulator",
+            "--port",
+            "0",
+            "--generation-seconds",
+            "100000",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("i2v-simulator listening on "):
+        process.kill()
+        raise SystemExit(f"simulator did not start: {line!r}")
+    return process, line.rsplit(" ", 1)[1]
+
+
+def polls_so_far(url: str) -> int:
+    return int(httpx.get(f"{url}/_sim/stats").json()["polls"])
+
+
+async def lag_monitor(stop: asyncio.Event) -> float:
+    """Worst delay of a 10 ms ticker: how long the loop was blocked at most."""
+    worst = 0.0
+    while not stop.is_set():
+        before = time.perf_counter()
+        await asyncio.sleep(0.01)
+        worst = max(worst, time.perf_counter() - before - 0.01)
+    return worst
+
+
+async def measure(run: Callable[[], Awaitable[None]]) -> tuple[float, float, float]:
+    stop = asyncio.Event()
+    monitor = asyncio.create_task(lag_monitor(stop))
+    cpu, wall = time.process_time(), time.perf_counter()
+    await run()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    stop.set()
+    return cpu, wall, await monitor
+
+
+def bare(
+    url: str, ids: list[str], seconds: float, interval: float, pool: int | None
+) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool or len(ids))
+        async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+            deadline = time.monotonic() + seconds
+
+            async def poll(generation_id: str) -> None:
+                while time.monotonic() < deadline:
+                    response = await client.get(
+                        f"/model/v1/generation/task/{generation_id}",
+                        headers={"Authorization": f"Bearer {KEY}"},
+                    )
+                    response.json()
+                    await asyncio.sleep(interval)
+
+            await asyncio.gather(*(poll(g) for g in ids))
+
+    return run
+
+
+def per_poll(url: str, ids: list[str], seconds: float, interval: float) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        deadline = time.monotonic() + seconds
+
+        async def poll(generation_id: str) -> None:
+            while time.monotonic() < deadline:
+                async with httpx.AsyncClient(base_url=url) as client:
+                    response = await client.get(
+                        f"/model/v1/generation/task/{generation_id}",
+                        headers={"Authorization": f"Bearer {KEY}"},
+                    )
+                    response.json()
+                await asyncio.sleep(interval)
+
+        await asyncio.gather(*(poll(g) for g in ids))
+
+    return run
+
+
+def triggers(url: str, ids: list[str], seconds: float, interval: float) -> Callable[[], Awaitable[None]]:
+    from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
+
+    async def run() -> None:
+        deadline = time.time() + seconds
+
+        async def one(generation_id: str) -> None:
+            trigger = I2VTaskTrigger(
+                generation_id=generation_id,
+                i2v_conn_id="i2v_default",
+                poll_interval=interval,
+                deadline=deadline,
+            )
+            async for event in trigger.run():
+                assert event.payload["status"] == "timeout", event.payload
+
+        await asyncio.gather(*(one(g) for g in ids))
+
+    return run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triggers", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--interval", type=float, default=0.5)
+    args = parser.parse_args()
+
+    import logging
+
+    logging.disable(logging.WARNING)  # the timeout at the end is expected; keep the table readable
+    simulator, url = start_simulator()
+    try:
+        os.environ["AIRFLOW_CONN_I2V_DEFAULT"] = json.dumps(
+            {"conn_type": "i2v", "host": url, "password": KEY}
+        )
+        body: dict[str, Any] = {
+            "model": "minimax_i2v_01_live",
+            "input": [{"params": {"first_frame_image": "https://images.example.com/p.jpg"}}],
+        }
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+            ids = [client.post("/model/v1/generation", json=body).json()["id"] for _ in range(args.triggers)]
+
+        from airflow_provider_i2v.hooks.transport import POOL_CONNECTIONS
+
+        variants: list[tuple[str, Callable[..., Callable[[], Awaitable[None]]]]] = [
+            (f"bare httpx, pool {POOL_CONNECTIONS}", partial(bare, pool=POOL_CONNECTIONS)),
+            ("I2VTaskTrigger", triggers),
+            ("bare httpx, unbounded pool", partial(bare, pool=None)),
+            ("client per poll", per_poll),
+        ]
+        rows = []
+        for name, factory in variants:
+            before = polls_so_far(url)
+            cpu, wall, lag = asyncio.run(measure(factory(url, ids, args.seconds, args.interval)))
+            polls = polls_so_far(url) - before
+            rows.append((name, polls, cpu, wall, lag))
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+    floor = rows[0][2] / max(1, rows[0][1])
+    print(
+        f"{args.triggers} pollers, every {args.interval} s for {args.seconds} s, simulator in its own process"
+    )
+    print(f"{'variant':<28}{'polls':>8}{'CPU s':>9}{'CPU ms/poll':>13}{'x bare':>8}{'max loop lag':>14}")
+    for name, polls, cpu, _wall, lag in rows:
+        per = cpu / max(1, polls)
+        print(f"{name:<28}{polls:>8}{cpu:>9.2f}{per * 1000:>13.2f}{per / floor:>8.2f}{lag * 1000:>11.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
