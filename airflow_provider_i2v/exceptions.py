@@ -98,6 +98,10 @@ class I2VInvalidRequestError(I2VNonRetryableError):
     """Bad input: caught before sending (validation) or refused by the gateway (400/422)."""
 
 
+class I2VWatchedGenerationFailedError(I2VNonRetryableError):
+    """A generation watched by ``I2VTaskSensor`` failed: the sensor never resubmits, so no retry helps."""
+
+
 class I2VConnectionConfigError(I2VNonRetryableError):
     """The ``i2v`` connection cannot be used as configured (no key, a bad extra)."""
 
@@ -122,4 +126,5 @@ __all__ = [
     "I2VPermissionError",
     "I2VTimeoutError",
     "I2VTransientError",
+    "I2VWatchedGenerationFailedError",
 ]

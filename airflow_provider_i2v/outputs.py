@@ -66,8 +66,11 @@ def _download(client: httpx.Client, url: str, destination: Any) -> int:
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     sink.write(chunk)
                     written += len(chunk)
-        if announced is not None and int(announced) != written:
-            raise _IncompleteDownload(f"received {written} bytes of the {announced} announced")
+        # Content-Length counts bytes on the wire: compare it with what arrived, not with the
+        # decoded size (a CDN may compress the answer).
+        received = response.num_bytes_downloaded
+        if announced is not None and int(announced) != received:
+            raise _IncompleteDownload(f"received {received} bytes of the {announced} announced")
         temporary.rename(destination)
         return written
     except BaseException:

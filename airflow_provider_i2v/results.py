@@ -8,7 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_i2v.exceptions import I2VError, I2VGenerationFailedError
+from airflow_provider_i2v.exceptions import (
+    I2VError,
+    I2VGenerationFailedError,
+    I2VWatchedGenerationFailedError,
+)
 from airflow_provider_i2v.protocol import GenerationState, GenerationStatus, parse_generation
 from airflow_provider_i2v.resume import error_from_event
 
@@ -38,20 +42,33 @@ def build_result(
     return result
 
 
-def failure_error(state: GenerationState) -> I2VGenerationFailedError:
-    """The typed error of a failed generation: the gateway's code and message, and its id."""
+def failure_error(state: GenerationState, *, watched: bool = False) -> I2VError:
+    """The typed error of a failed generation: the gateway's code and message, and its id.
+
+    For the operator a new try submits a new generation, so the error is retryable; for a
+    sensor (``watched``), which never submits, a retry could only read the same failure.
+    """
     error = state.error
     if error is None:
-        return I2VGenerationFailedError("the generation failed", generation_id=state.generation_id)
-    meaning = "" if error.message == error.meaning else f" ({error.meaning})"
+        what = "the generation failed"
+    elif error.message == error.meaning:
+        what = error.message
+    else:
+        what = f"{error.message} ({error.meaning})"
+    if watched:
+        return I2VWatchedGenerationFailedError(
+            f"{what}; the sensor does not resubmit, so it fails without retrying",
+            code=error.code if error else None,
+            generation_id=state.generation_id,
+        )
     return I2VGenerationFailedError(
-        f"{error.message}{meaning}; a new try submits a new generation",
-        code=error.code,
+        f"{what}; a new try submits a new generation",
+        code=error.code if error else None,
         generation_id=state.generation_id,
     )
 
 
-def state_from_event(event: dict[str, Any], timeout_error: Callable[[str], I2VError]) -> GenerationState:
+def state_from_event(event: dict[str, Any], timeout_error: Callable[[str], BaseException]) -> GenerationState:
     """The terminal state a trigger reported; a timeout or error event raises its typed error."""
     status = event.get("status")
     if status in (GenerationStatus.COMPLETED.value, GenerationStatus.FAILED.value):

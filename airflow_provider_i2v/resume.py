@@ -8,8 +8,11 @@ success so that a manual clear of a succeeded task generates a new video.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import tenacity
 
 from airflow_provider_i2v import exceptions
 
@@ -44,10 +47,44 @@ def recall_generation(context: Context) -> StoredGeneration | None:
     return None
 
 
-def remember_generation(context: Context, stored: StoredGeneration) -> None:
+def recall_pending_create(context: Context) -> float | None:
+    """When an earlier try sent a create whose answer never came (epoch seconds), else ``None``."""
+    store = _store(context)
+    raw = store.get(STATE_KEY) if store is not None else None
+    if isinstance(raw, dict) and "generation_id" not in raw and raw.get("pending_since"):
+        return float(raw["pending_since"])
+    return None
+
+
+def mark_create_pending(context: Context) -> None:
+    """Record that a create is about to be sent (cleared once its outcome is known)."""
     store = _store(context)
     if store is not None:
-        store.set(STATE_KEY, {"generation_id": stored.generation_id, "submitted_at": stored.submitted_at})
+        store.set(STATE_KEY, {"pending_since": time.time()})
+
+
+def remember_generation(context: Context, stored: StoredGeneration) -> None:
+    """Store the accepted id; a few attempts, then fail *without* retry rather than pay twice."""
+    store = _store(context)
+    if store is None:
+        return
+    value = {"generation_id": stored.generation_id, "submitted_at": stored.submitted_at}
+    try:
+        for attempt in tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(4),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=4),
+            reraise=True,
+        ):
+            with attempt:
+                store.set(STATE_KEY, value)
+    except Exception as exc:
+        raise exceptions.I2VNonRetryableError(
+            f"the generation was accepted (and is paid for) but could not be recorded in "
+            f"task_state_store ({type(exc).__name__}: {exc}); failing without retry so that a retry "
+            "does not pay for a second one. Collect its result with "
+            f"I2VTaskSensor(generation_id={stored.generation_id!r}).",
+            generation_id=stored.generation_id,
+        ) from exc
 
 
 def forget_generation(context: Context) -> None:

@@ -76,9 +76,16 @@ class ConnectionSettings:
         if port and urlsplit(base_url).port is None:
             parts = urlsplit(base_url)
             base_url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{int(port)}"))
+        api_key = (password or "").strip()
+        if api_key and not _is_header_safe(api_key):
+            # Never echo the key: a control character would also defeat log masking.
+            raise InvalidConnectionError(
+                "the API key (password) contains characters that cannot be sent in an HTTP header "
+                "(control characters, spaces or non-ASCII): check that it was pasted whole"
+            )
         return cls(
             base_url=base_url.rstrip("/"),
-            api_key=(password or "").strip(),
+            api_key=api_key,
             timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, minimum=0.1),
             max_retries=int(_number(extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0)),
             verify=_verify(extra),
@@ -86,6 +93,11 @@ class ConnectionSettings:
             backoff_initial=_number(extra, "backoff_initial", DEFAULT_BACKOFF_INITIAL, minimum=0.0),
             backoff_max=_number(extra, "backoff_max", DEFAULT_BACKOFF_MAX, minimum=0.0),
         )
+
+
+def _is_header_safe(value: str) -> bool:
+    """Printable ASCII without spaces: what a bearer token can be."""
+    return all(33 <= ord(ch) <= 126 for ch in value)
 
 
 def _lookup(extra: Mapping[str, Any], name: str) -> Any:

@@ -26,12 +26,14 @@ never reaches this module.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import tenacity
@@ -39,6 +41,7 @@ import tenacity
 from airflow_provider_i2v import __version__
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
+    I2VConnectionConfigError,
     I2VCreationUncertainError,
     I2VError,
     I2VGenerationNotFoundError,
@@ -71,6 +74,7 @@ POOL_CONNECTIONS = 32
 MAX_RETRY_AFTER = 300.0
 
 log = logging.getLogger(__name__)
+_Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 
 
 @dataclass(frozen=True)
@@ -131,12 +135,24 @@ def _client_options(settings: ConnectionSettings) -> dict[str, Any]:
     }
 
 
+def _build(factory: Callable[..., _Client], settings: ConnectionSettings) -> _Client:
+    """Build a client; options that cannot work (a missing CA bundle, an unsupported proxy
+    scheme) are a configuration error no retry can fix."""
+    try:
+        return factory(**_client_options(settings))
+    except (OSError, ImportError, ValueError, TypeError) as exc:
+        raise I2VConnectionConfigError(
+            f"cannot build an HTTP client from the connection's verify_ssl/proxy settings: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
 def sync_client(settings: ConnectionSettings) -> httpx.Client:
     """The process-wide blocking client for these settings."""
     with _lock:
         client = _sync_clients.get(settings.client_key)
         if client is None or client.is_closed:
-            client = httpx.Client(**_client_options(settings))
+            client = _build(httpx.Client, settings)
             _sync_clients[settings.client_key] = client
         return client
 
@@ -152,7 +168,7 @@ def async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
         # Forget clients of loops that are gone (tests and `airflow dags test` make many loops).
         for stale in [k for k, (lp, _) in _async_clients.items() if lp.is_closed()]:
             del _async_clients[stale]
-        client = httpx.AsyncClient(**_client_options(settings))
+        client = _build(httpx.AsyncClient, settings)
         _async_clients[key] = (loop, client)
         return client
 
@@ -170,6 +186,11 @@ class BackoffGate:
     def push(self, seconds: float) -> None:
         """Nobody sends before ``seconds`` from now (never shortens an existing wait)."""
         self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+
+def _spread(pause: float) -> float:
+    """Up to 20 % (at most 1 s) more, so callers released by one gate do not all fire at once."""
+    return pause + random.uniform(0.0, min(1.0, pause * 0.2))
 
 
 def backoff_gate(settings: ConnectionSettings) -> BackoffGate:
@@ -219,14 +240,34 @@ def _interpret(call: Call, response: httpx.Response, body: bytes) -> GenerationS
     if kind is ErrorKind.FORBIDDEN:
         raise I2VPermissionError(f"insufficient balance or permission ({message})", generation_id=gid)
     if kind is ErrorKind.NOT_FOUND:
+        if call.creates or not _is_json(body):
+            # The create endpoint is missing, or a non-JSON 404: this host is not the gateway
+            # (or the base URL has a wrong path). No retry can fix that.
+            raise I2VConnectionConfigError(
+                f"{response.request.url} answered {message}: is the connection's host the Vtrix "
+                "gateway's base URL?",
+                generation_id=gid,
+            )
         raise I2VGenerationNotFoundError(f"the gateway does not know it ({message})", generation_id=gid)
     raise I2VInvalidRequestError(f"the gateway refused the request ({message})", generation_id=gid)
 
 
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def _transport_failure(exc: httpx.HTTPError | TimeoutError) -> TransientFailure:
     # Only a failure before the request left the machine proves nothing was created.
-    nothing_created = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    detail = str(exc) or type(exc).__name__
+    nothing_created = isinstance(
+        exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.LocalProtocolError
+    )
+    # A LocalProtocolError quotes the offending header, which may be the Authorization one.
+    detail = "" if isinstance(exc, httpx.LocalProtocolError) else str(exc)
+    detail = detail or type(exc).__name__
     return TransientFailure(f"{type(exc).__name__}: {detail}", nothing_created=nothing_created)
 
 
@@ -359,7 +400,7 @@ def request_sync(settings: ConnectionSettings, call: Call, logger: Any = log) ->
             with attempt:
                 attempt_count += 1
                 if (pause := gate.delay()) > 0:
-                    time.sleep(pause)
+                    time.sleep(_spread(pause))
                 return _send_sync(client, settings, call)
     except TransientFailure as exc:
         raise _final_error(call, exc, logger, attempt_count) from None
@@ -377,7 +418,7 @@ async def request_async(settings: ConnectionSettings, call: Call, logger: Any = 
             with attempt:
                 attempt_count += 1
                 if (pause := gate.delay()) > 0:
-                    await asyncio.sleep(pause)
+                    await asyncio.sleep(_spread(pause))
                 return await _send_async(client, settings, call)
     except TransientFailure as exc:
         raise _final_error(call, exc, logger, attempt_count) from None

@@ -6,11 +6,13 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from airflow_provider_i2v.exceptions import (
+    I2VCreationUncertainError,
     I2VError,
     I2VGenerationNotFoundError,
     I2VInvalidRequestError,
@@ -38,7 +40,9 @@ from airflow_provider_i2v.results import (
 from airflow_provider_i2v.resume import (
     StoredGeneration,
     forget_generation,
+    mark_create_pending,
     recall_generation,
+    recall_pending_create,
     remember_generation,
 )
 
@@ -153,22 +157,28 @@ class ImageToVideoOperator(BaseOperator):
         if problems := self._parameter_problems(templated=False):
             raise I2VInvalidRequestError("; ".join(problems))
 
-    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
-        super().render_template_fields(context, jinja_env)
-        if isinstance(self.first_frame_image, str) and self.first_frame_image.startswith("data:"):
-            self.first_frame_image = RenderedImage(self.first_frame_image)
+    def _do_render_template_fields(
+        self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: Any
+    ) -> None:
+        # Called for plain and for mapped tasks (MappedOperator renders through the unmapped
+        # task's method), unlike render_template_fields.
+        super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+        image = getattr(parent, "first_frame_image", None)
+        if parent is self and isinstance(image, str) and image.startswith("data:"):
+            self.first_frame_image = RenderedImage(image)
 
     # -- validation ------------------------------------------------------------------------
 
-    def _request(self, image: str) -> GenerationRequest:
+    def _request(self, image: str, *, rendered: bool = True) -> GenerationRequest:
+        """The request; before rendering, templated fields (maybe Jinja or an XComArg) are left out."""
         return GenerationRequest(
             first_frame_image=image,
             model=self.model,
-            prompt=self.prompt if self.prompt not in (None, "") else None,
+            prompt=(self.prompt or None) if rendered else None,
             duration=self.duration,
             resolution=self.resolution,
             prompt_optimizer=bool(self.prompt_optimizer),
-            callback_url=self.callback_url or None,
+            callback_url=(self.callback_url or None) if rendered else None,
             aigc_watermark=bool(self.aigc_watermark),
         )
 
@@ -182,10 +192,7 @@ class ImageToVideoOperator(BaseOperator):
                 value = getattr(self, name)
                 if value is not None and not isinstance(value, str):
                     return [f"{name}: must be a string, got {type(value).__name__}"]
-        problems = parameter_problems(self._request(_URL_PLACEHOLDER))
-        if not templated:  # templated fields may still hold Jinja; check them after rendering
-            problems = [p for p in problems if not p.startswith(("prompt:", "callback_url:"))]
-        return problems
+        return parameter_problems(self._request(_URL_PLACEHOLDER, rendered=templated))
 
     def _validated_request(self) -> GenerationRequest:
         """Check everything, read the image if needed; raise before any request is sent."""
@@ -202,7 +209,7 @@ class ImageToVideoOperator(BaseOperator):
 
     # -- execution -------------------------------------------------------------------------
 
-    @property
+    @cached_property
     def hook(self) -> I2VHook:
         from airflow_provider_i2v.hooks.i2v import I2VHook
 
@@ -219,10 +226,9 @@ class ImageToVideoOperator(BaseOperator):
             if reused is not None:
                 return reused
         request = self._validated_request()
-        state = hook.create_generation(request)
+        state = self._submit(context, hook, request)
         stored = StoredGeneration(state.generation_id, submitted_at=time.time())
-        remember_generation(context, stored)
-        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=state.generation_id)
+        # Said first: should anything below fail, the log still names what was paid for.
         self.log.info(
             "Submitted generation %s (model %s, %s, %ss); it is paid for from here on",
             state.generation_id,
@@ -230,7 +236,28 @@ class ImageToVideoOperator(BaseOperator):
             request.resolution,
             request.duration,
         )
+        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=state.generation_id)
+        remember_generation(context, stored)
         return self._wait(context, hook, stored)
+
+    def _submit(self, context: Context, hook: I2VHook, request: GenerationRequest) -> GenerationState:
+        """Send the paid create, leaving a marker while its outcome is unknown."""
+        if (since := recall_pending_create(context)) is not None:
+            self.log.warning(
+                "An earlier try of this task sent a create at %s whose answer was lost: a generation "
+                "may exist and may have been paid for. The gateway cannot look it up, so a new one "
+                "is submitted now. To fail instead, give the task retry_policy=ExceptionRetryPolicy("
+                "rules=[RetryRule(exception=I2VCreationUncertainError, action=RetryAction.FAIL)]).",
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
+            )
+        mark_create_pending(context)
+        try:
+            return hook.create_generation(request)
+        except I2VCreationUncertainError:
+            raise  # the marker stays: the next try says so plainly
+        except BaseException:
+            forget_generation(context)  # the outcome is known: nothing was created
+            raise
 
     def _resume(self, context: Context, hook: I2VHook, stored: StoredGeneration) -> Any:
         """Reconnect to or reuse the generation of an earlier try; ``None`` means submit anew."""

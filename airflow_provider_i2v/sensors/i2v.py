@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from airflow_provider_i2v.exceptions import I2VTimeoutError, I2VTransientError
+from airflow_provider_i2v.exceptions import I2VTransientError
 from airflow_provider_i2v.links.i2v import I2VVideoLink
 from airflow_provider_i2v.progress import ProgressReporter
 from airflow_provider_i2v.protocol import DEFAULT_MODEL, GenerationState, GenerationStatus
@@ -53,9 +54,10 @@ class I2VTaskSensor(BaseSensorOperator):
         self.poll_interval = float(poll_interval)
         self._reporter: ProgressReporter | None = None
 
-    def _timeout_error(self, generation_id: str) -> I2VTimeoutError:
-        return I2VTimeoutError(
-            f"still running after the sensor's timeout of {self.timeout:.0f}s", generation_id=generation_id
+    def _timeout_error(self, generation_id: str) -> AirflowSensorTimeout:
+        # The same exception as poke mode's timeout: the task fails without burning retries.
+        return AirflowSensorTimeout(
+            f"[generation {generation_id}] still running after the sensor's timeout of {self.timeout:.0f}s"
         )
 
     def execute(self, context: Context) -> Any:
@@ -93,7 +95,7 @@ class I2VTaskSensor(BaseSensorOperator):
 
     def _conclude(self, context: Context, state: GenerationState) -> dict[str, Any]:
         if state.status is not GenerationStatus.COMPLETED:
-            raise failure_error(state)
+            raise failure_error(state, watched=True)
         result = build_result(state, model=state.model or DEFAULT_MODEL)
         publish(context, result)
         self.log.info("Generation %s completed: %s", state.generation_id, ", ".join(result["video_urls"]))

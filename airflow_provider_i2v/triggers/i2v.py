@@ -67,6 +67,12 @@ class I2VTaskTrigger(BaseTrigger):
             },
         )
 
+    def _loop_deadline(self) -> float | None:
+        """The deadline on the event loop's clock, for ``asyncio.timeout_at``."""
+        if self.deadline is None:
+            return None
+        return asyncio.get_running_loop().time() + (self.deadline - time.time())
+
     def _event(self, status: str, **fields: Any) -> TriggerEvent:
         payload = {"status": status, "generation_id": self.generation_id, **fields}
         return TriggerEvent(payload)  # type: ignore[no-untyped-call]
@@ -79,7 +85,11 @@ class I2VTaskTrigger(BaseTrigger):
         self.log.info("Polling generation %s every %.1f s", self.generation_id, self.poll_interval)
         while True:
             try:
-                state = await hook.aget_generation(self.generation_id)
+                # One poll, retries and back-off included, never runs past the deadline.
+                async with asyncio.timeout_at(self._loop_deadline()):
+                    state = await hook.aget_generation(self.generation_id)
+            except TimeoutError:
+                pass  # the deadline check below fires the timeout event
             except I2VTransientError as exc:
                 # The retry budget of one poll is spent; the paid generation is still worth
                 # waiting for, so keep polling (slowly) until the deadline.

@@ -244,3 +244,72 @@ def test_bad_extra_is_a_configuration_error_not_a_refused_key(monkeypatch: pytes
     ok, message = I2VHook("i2v_bad").test_connection()
     assert not ok
     assert "not usable as configured" in message
+
+
+def plain_server(status: int, body: bytes, headers: dict[str, str] | None = None) -> Any:
+    """A non-gateway HTTP server on loopback answering every request the same way."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_host_that_is_not_the_gateway_is_not_reported_ok(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_i2v.exceptions import I2VConnectionConfigError
+
+    server = plain_server(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("AIRFLOW_CONN_I2V_WEB", connection_uri(url))
+        ok, message = I2VHook("i2v_web").test_connection()
+        assert not ok
+        assert "Vtrix gateway" in message
+        with pytest.raises(I2VConnectionConfigError):
+            I2VHook("i2v_web").create_generation(REQUEST)
+    finally:
+        server.shutdown()
+
+
+def test_key_with_control_characters_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json as _json
+
+    from airflow_provider_i2v.exceptions import I2VConnectionConfigError
+
+    key = "sk-SECRET-PART1\nSECRET-PART2"
+    conn = {"conn_type": "i2v", "host": "http://127.0.0.1:9", "password": key}
+    monkeypatch.setenv("AIRFLOW_CONN_I2V_CTRL", _json.dumps(conn))
+    with pytest.raises(I2VConnectionConfigError) as error:
+        I2VHook("i2v_ctrl").create_generation(REQUEST)
+    assert "SECRET" not in str(error.value)
+    ok, message = I2VHook("i2v_ctrl").test_connection()
+    assert not ok
+    assert "SECRET" not in message
+
+
+def test_unusable_tls_setting_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_provider_i2v.exceptions import I2VConnectionConfigError
+
+    transport.reset_shared_state()
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_I2V_CA", connection_uri("https://127.0.0.1:9", verify_ssl="/no/such/ca.pem")
+    )
+    with pytest.raises(I2VConnectionConfigError, match="verify_ssl/proxy"):
+        I2VHook("i2v_ca").create_generation(REQUEST)
+    ok, _ = I2VHook("i2v_ca").test_connection()
+    assert not ok

@@ -304,3 +304,24 @@ def test_completion_log_tells_urls_cost_and_elapsed_time(
     assert "First frame: " in out
     assert f"Generation {result['generation_id']} completed in " in out
     assert f"{result['video_urls'][0]}; cost 0.2800 USD" in out
+
+
+def test_compressed_download_checked_against_bytes_on_the_wire(tmp_path: Path) -> None:
+    import gzip
+
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
+    from airflow_provider_i2v.outputs import copy_outputs
+    from tests.hooks.test_i2v import plain_server
+
+    video = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200_000
+    server = plain_server(
+        200, gzip.compress(video), {"Content-Encoding": "gzip", "Content-Type": "video/mp4"}
+    )
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/out/g1.mp4"
+        settings = ConnectionSettings.from_connection(None, "k", {"timeout": 5})
+        [copied] = copy_outputs([url], tmp_path, "g1", settings)
+    finally:
+        server.shutdown()
+    assert (tmp_path / "g1.mp4").read_bytes() == video
+    assert copied.endswith("/g1.mp4")

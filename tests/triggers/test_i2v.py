@@ -174,3 +174,12 @@ def test_a_stalled_answer_does_not_stall_other_triggers(
     assert {e["status"] for _, e in results} == {"completed"}
     assert finish[other_id] < finish[stalled_id]  # the other one was not held up
     assert finish[stalled_id] < 5  # the stalled request was cut off by the per-request cap, not 30 s
+
+
+def test_a_poll_stuck_in_retries_does_not_overrun_the_deadline(simulator: Any, i2v_conn: str) -> None:
+    generation_id = submit()
+    simulator.configure(retry_after=30, faults=[Fault("http_503", scope="poll")])
+    started = time.monotonic()
+    [event] = run_trigger(trigger(generation_id, deadline=time.time() + 1.0))
+    assert event["status"] == "timeout"
+    assert time.monotonic() - started < 5  # not 30 s of Retry-After per attempt
