@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import tenacity
-
 from airflow_provider_i2v import exceptions
 
 if TYPE_CHECKING:
@@ -68,6 +66,8 @@ def remember_generation(context: Context, stored: StoredGeneration) -> None:
     store = _store(context)
     if store is None:
         return
+    import tenacity  # not at module level: the operator imports this module at DAG-parse time
+
     value = {"generation_id": stored.generation_id, "submitted_at": stored.submitted_at}
     try:
         for attempt in tenacity.Retrying(
