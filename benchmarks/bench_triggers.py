@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -37,28 +36,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".artifacts" / "bench-airflow-home"))
 KEY = "bench-key"
-
-
-def start_simulator() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_i2v.simulator",
-            "--port",
-            "0",
-            "--generation-seconds",
-            "100000",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline().strip()
-    if not line.startswith("i2v-simulator listening on "):
-        process.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    return process, line.rsplit(" ", 1)[1]
 
 
 def polls_so_far(url: str) -> int:
@@ -85,43 +62,28 @@ async def measure(run: Callable[[], Awaitable[None]]) -> tuple[float, float, flo
     return cpu, wall, await monitor
 
 
-def bare(
-    url: str, ids: list[str], seconds: float, interval: float, pool: int | None
+def http_pollers(
+    url: str, ids: list[str], seconds: float, interval: float, *, pool: int | None, shared: bool = True
 ) -> Callable[[], Awaitable[None]]:
+    """Plain httpx pollers: one shared client with ``pool`` connections, or a client per poll."""
+
     async def run() -> None:
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool or len(ids))
-        async with httpx.AsyncClient(base_url=url, limits=limits) as client:
-            deadline = time.monotonic() + seconds
-
-            async def poll(generation_id: str) -> None:
-                while time.monotonic() < deadline:
-                    response = await client.get(
-                        f"/model/v1/generation/task/{generation_id}",
-                        headers={"Authorization": f"Bearer {KEY}"},
-                    )
-                    response.json()
-                    await asyncio.sleep(interval)
-
-            await asyncio.gather(*(poll(g) for g in ids))
-
-    return run
-
-
-def per_poll(url: str, ids: list[str], seconds: float, interval: float) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
+        shared_client = httpx.AsyncClient(base_url=url, limits=limits)
         deadline = time.monotonic() + seconds
 
         async def poll(generation_id: str) -> None:
             while time.monotonic() < deadline:
-                async with httpx.AsyncClient(base_url=url) as client:
-                    response = await client.get(
-                        f"/model/v1/generation/task/{generation_id}",
-                        headers={"Authorization": f"Bearer {KEY}"},
-                    )
-                    response.json()
+                client = shared_client if shared else httpx.AsyncClient(base_url=url)
+                path = f"/model/v1/generation/task/{generation_id}"
+                response = await client.get(path, headers={"Authorization": f"Bearer {KEY}"})
+                response.json()
+                if not shared:
+                    await client.aclose()
                 await asyncio.sleep(interval)
 
-        await asyncio.gather(*(poll(g) for g in ids))
+        async with shared_client:
+            await asyncio.gather(*(poll(g) for g in ids))
 
     return run
 
@@ -157,7 +119,10 @@ def main() -> int:
     import logging
 
     logging.disable(logging.WARNING)  # the timeout at the end is expected; keep the table readable
-    simulator, url = start_simulator()
+    from dev.demo import SimulatorProcess
+
+    simulator = SimulatorProcess(REPO / ".artifacts" / "bench-simulator.log", generation_seconds=100_000)
+    url = simulator.start().url
     try:
         os.environ["AIRFLOW_CONN_I2V_DEFAULT"] = json.dumps(
             {"conn_type": "i2v", "host": url, "password": KEY}
@@ -172,10 +137,10 @@ def main() -> int:
         from airflow_provider_i2v.hooks.transport import POOL_CONNECTIONS
 
         variants: list[tuple[str, Callable[..., Callable[[], Awaitable[None]]]]] = [
-            (f"bare httpx, pool {POOL_CONNECTIONS}", partial(bare, pool=POOL_CONNECTIONS)),
+            (f"bare httpx, pool {POOL_CONNECTIONS}", partial(http_pollers, pool=POOL_CONNECTIONS)),
             ("I2VTaskTrigger", triggers),
-            ("bare httpx, unbounded pool", partial(bare, pool=None)),
-            ("client per poll", per_poll),
+            ("bare httpx, unbounded pool", partial(http_pollers, pool=None)),
+            ("client per poll", partial(http_pollers, pool=None, shared=False)),
         ]
         rows = []
         for name, factory in variants:
@@ -184,8 +149,7 @@ def main() -> int:
             polls = polls_so_far(url) - before
             rows.append((name, polls, cpu, wall, lag))
     finally:
-        simulator.terminate()
-        simulator.wait(timeout=10)
+        simulator.stop()
 
     floor = rows[0][2] / max(1, rows[0][1])
     print(
