@@ -28,9 +28,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 class I2VError(AirflowException):
     """Base class: a message plus the gateway's code and the generation id, when known."""
 
-    #: Whether a new try of the task can help.
-    retryable: bool = True
-
     def __init__(self, message: str, *, code: str | None = None, generation_id: str | None = None) -> None:
         self.message = message
         self.code = code
@@ -90,8 +87,6 @@ class I2VGenerationNotFoundError(I2VError):
 
 class I2VNonRetryableError(I2VError, AirflowFailException):
     """A failure no retry can fix: the task fails without using its retries."""
-
-    retryable = False
 
 
 class I2VInvalidRequestError(I2VNonRetryableError):

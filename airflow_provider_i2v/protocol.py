@@ -326,6 +326,19 @@ class GenerationError:
     def meaning(self) -> str:
         return KNOWN_ERROR_CODES.get(self.code or "", "unknown vendor failure")
 
+    def to_payload(self, *, message_key: str = "error_message", code_as_int: bool = False) -> dict[str, Any]:
+        """The ``error`` object as the gateway sends it (server side).
+
+        ``message_key="message"`` and ``code_as_int=True`` (leading zero lost) are the
+        variants a client must tolerate.
+        """
+        if message_key not in ("error_message", "message"):
+            raise ValueError(f"message_key must be 'error_message' or 'message', not {message_key!r}")
+        code: str | int | None = self.code
+        if code_as_int and self.code is not None and self.code.isdigit():
+            code = int(self.code)
+        return {"code": code, message_key: self.message}
+
     @classmethod
     def from_payload(cls, raw: Any) -> GenerationError:
         """Read ``{"code", "error_message"}``, ``{"code", "message"}`` or a plain string."""
@@ -391,6 +404,15 @@ class GenerationState:
         return cost_of(self.usage)
 
 
+#: ``usage`` key of the cost; every other usage key passes through untouched.
+USAGE_COST = "cost"
+
+
+def render_usage(cost: str | int | float, **extra: Any) -> dict[str, Any]:
+    """A completed answer's ``usage`` (server side): the cost plus ``discount`` and any extras."""
+    return {USAGE_COST: cost, "discount": 0, **extra}
+
+
 def parse_created_at(raw: Any) -> float | None:
     """Seconds since the epoch, from seconds or milliseconds."""
     if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
@@ -400,7 +422,7 @@ def parse_created_at(raw: Any) -> float | None:
 
 def cost_of(usage: Mapping[str, Any]) -> Decimal | None:
     """The exact cost in US dollars: ``"0.2800"`` or a number; ``""`` or absent is unknown."""
-    raw = usage.get("cost")
+    raw = usage.get(USAGE_COST)
     if raw is None or isinstance(raw, bool) or raw == "":
         return None
     try:
@@ -561,7 +583,7 @@ def render_generation(
     if metadata is not None:
         body["metadata"] = dict(metadata)
     if isinstance(error, GenerationError):
-        body["error"] = {"code": error.code, "error_message": error.message}
+        body["error"] = error.to_payload()
     elif isinstance(error, Mapping):
         body["error"] = dict(error)
     elif error is not None:

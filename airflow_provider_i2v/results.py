@@ -19,6 +19,11 @@ from airflow_provider_i2v.resume import error_from_event
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+#: ``status`` of the trigger's event besides the terminal generation statuses
+#: (``completed``/``failed``, from :class:`GenerationStatus`).
+EVENT_TIMEOUT = "timeout"
+EVENT_ERROR = "error"
+
 #: XCom keys pushed besides ``return_value``.
 XCOM_GENERATION_ID = "generation_id"
 XCOM_VIDEO_URLS = "video_urls"
@@ -73,7 +78,7 @@ def state_from_event(event: dict[str, Any], timeout_error: Callable[[str], BaseE
     status = event.get("status")
     if status in (GenerationStatus.COMPLETED.value, GenerationStatus.FAILED.value):
         return parse_generation(event["response"])
-    if status == "timeout":
+    if status == EVENT_TIMEOUT:
         raise timeout_error(str(event.get("generation_id")))
     raise error_from_event(event)
 

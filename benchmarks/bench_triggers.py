@@ -28,9 +28,10 @@ import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
+
+from airflow_provider_i2v.protocol import CREATE_PATH, GenerationRequest, auth_header, poll_path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -75,8 +76,7 @@ def http_pollers(
         async def poll(generation_id: str) -> None:
             while time.monotonic() < deadline:
                 client = shared_client if shared else httpx.AsyncClient(base_url=url)
-                path = f"/model/v1/generation/task/{generation_id}"
-                response = await client.get(path, headers={"Authorization": f"Bearer {KEY}"})
+                response = await client.get(poll_path(generation_id), headers=auth_header(KEY))
                 response.json()
                 if not shared:
                     await client.aclose()
@@ -127,12 +127,9 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_I2V_DEFAULT"] = json.dumps(
             {"conn_type": "i2v", "host": url, "password": KEY}
         )
-        body: dict[str, Any] = {
-            "model": "minimax_i2v_01_live",
-            "input": [{"params": {"first_frame_image": "https://images.example.com/p.jpg"}}],
-        }
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
-            ids = [client.post("/model/v1/generation", json=body).json()["id"] for _ in range(args.triggers)]
+        body = GenerationRequest(first_frame_image="https://images.example.com/p.jpg").to_body()
+        with httpx.Client(base_url=url, headers=auth_header(KEY)) as client:
+            ids = [client.post(CREATE_PATH, json=body).json()["id"] for _ in range(args.triggers)]
 
         from airflow_provider_i2v.hooks.transport import POOL_CONNECTIONS
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -102,7 +103,7 @@ def refused(value: object, *fragments: str, spec: ModelSpec = SPEC, field: str =
     assert message.startswith(f"{field}: "), message
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
-    assert caught.value.retryable is False
+    assert isinstance(caught.value, AirflowFailException)  # fails without burning retries
     return message
 
 
@@ -475,7 +476,7 @@ def test_storage_failure_is_a_retryable_error_not_a_refusal(scripted: Callable[[
     with pytest.raises(I2VError) as caught:
         prepare_first_frame_image(path)
     assert not isinstance(caught.value, I2VInvalidRequestError)
-    assert caught.value.retryable is True
+    assert not isinstance(caught.value, AirflowFailException)  # a retry may succeed
     assert "connection reset by peer" in str(caught.value)
     assert str(caught.value).startswith(FIELD)
 

@@ -24,6 +24,7 @@ from airflow_provider_i2v.protocol import (
     GenerationStatus,
     OutputItem,
     render_generation,
+    render_usage,
 )
 
 from .config import SimConfig
@@ -165,7 +166,7 @@ def _render_completed(
     generation: Generation, config: SimConfig, common: dict[str, Any], file_url: str
 ) -> dict[str, Any]:
     outputs = [OutputItem(type="video", url=file_url)] if config.output_mode == "video" else []
-    usage = {"cost": config.cost, "discount": 0, **config.usage_extra}
+    usage = render_usage(config.cost, **config.usage_extra)
     metadata = {
         "in_queue_at": round(generation.created_at, 3),
         "completed_at": round(generation.created_at + generation.duration, 3),
@@ -187,17 +188,10 @@ def _render_completed(
 
 def _render_failed(failure: tuple[str, str], config: SimConfig, common: dict[str, Any]) -> dict[str, Any]:
     code, message = failure
-    code_value: str | int = code
-    if config.error_code_form == "int" and code.isdigit():
-        code_value = int(code)
-    error: GenerationError | dict[str, Any] | str
-    if config.error_shape == "string":
-        error = message
-    elif config.error_shape == "object_message":
-        error = {"code": code_value, "message": message}
-    else:
-        error = GenerationError(code=code, message=message)
-    body = render_generation(status=config.failed_status, error=error, **common)
-    if isinstance(error, GenerationError) and isinstance(code_value, int):
-        body["error"]["code"] = code_value
-    return body
+    error: dict[str, Any] | str = message
+    if config.error_shape != "string":
+        error = GenerationError(code=code, message=message).to_payload(
+            message_key="message" if config.error_shape == "object_message" else "error_message",
+            code_as_int=config.error_code_form == "int",
+        )
+    return render_generation(status=config.failed_status, error=error, **common)

@@ -12,12 +12,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_i2v.exceptions import I2VError, I2VTransientError
 from airflow_provider_i2v.progress import ProgressReporter
-
-#: ``status`` values of the single event the trigger yields.
-EVENT_COMPLETED = "completed"
-EVENT_FAILED = "failed"
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
+from airflow_provider_i2v.results import EVENT_ERROR, EVENT_TIMEOUT
 
 
 class I2VTaskTrigger(BaseTrigger):
