@@ -15,9 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_i2v.protocol import (
-    STATUS_COMPLETED,
-    STATUS_FAILED,
-    STATUS_IN_PROGRESS,
     GenerationStatus,
     normalise_error_code,
     normalise_status,
@@ -228,9 +225,9 @@ class SimConfig:
     #: Extra ``usage`` keys (``discount`` is always there).
     usage_extra: dict[str, Any] = field(default_factory=dict)
     #: Status spellings (verbatim, any case): create answer and running polls...
-    running_status: str = STATUS_IN_PROGRESS
-    completed_status: str = STATUS_COMPLETED
-    failed_status: str = STATUS_FAILED
+    running_status: str = GenerationStatus.RUNNING.wire
+    completed_status: str = GenerationStatus.COMPLETED.wire
+    failed_status: str = GenerationStatus.FAILED.wire
     #: ...and the made-up status the first ``unknown_status_polls`` polls of each generation say.
     unknown_status: str = "warming_up"
     unknown_status_polls: int = 0

@@ -13,12 +13,13 @@ an empty ``output``) are adjusted here.
 from __future__ import annotations
 
 import random
-import string
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_i2v.protocol import (
+    ID_ALPHABET,
+    ID_LENGTH,
     KNOWN_ERROR_CODES,
     GenerationError,
     GenerationStatus,
@@ -29,8 +30,6 @@ from airflow_provider_i2v.protocol import (
 
 from .config import SimConfig
 
-_ID_ALPHABET = string.ascii_lowercase + string.digits
-_ID_LENGTH = 20
 #: Progress never reaches 1.0 while running: 1.0 belongs to the completed answer.
 _MAX_RUNNING_PROGRESS = 0.99
 
@@ -121,7 +120,7 @@ class GenerationStore:
 
 
 def _new_id(rng: random.Random) -> str:
-    return "".join(rng.choices(_ID_ALPHABET, k=_ID_LENGTH))
+    return "".join(rng.choices(ID_ALPHABET, k=ID_LENGTH))
 
 
 def _created_at(generation: Generation, config: SimConfig) -> int:
