@@ -131,7 +131,7 @@ def main() -> int:
         with httpx.Client(base_url=url, headers=auth_header(KEY)) as client:
             ids = [client.post(CREATE_PATH, json=body).json()["id"] for _ in range(args.triggers)]
 
-        from airflow_provider_i2v.hooks.transport import POOL_CONNECTIONS
+        from airflow_provider_i2v.hooks.clients import POOL_CONNECTIONS
 
         variants: list[tuple[str, Callable[..., Callable[[], Awaitable[None]]]]] = [
             (f"bare httpx, pool {POOL_CONNECTIONS}", partial(http_pollers, pool=POOL_CONNECTIONS)),

@@ -12,6 +12,7 @@ from airflow_provider_i2v.exceptions import (
     I2VConnectionConfigError,
     I2VError,
     I2VGenerationNotFoundError,
+    I2VPermissionError,
 )
 from airflow_provider_i2v.hooks.settings import CONN_TYPE, ConnectionSettings, InvalidConnectionError
 from airflow_provider_i2v.protocol import (
@@ -24,8 +25,9 @@ from airflow_provider_i2v.protocol import (
 if TYPE_CHECKING:
     from airflow_provider_i2v.hooks.transport import Call
 
-#: A generation id that cannot exist: looking it up is free and proves whether the key works.
-CONNECTION_PROBE_ID = "airflow-i2v-connection-test"
+#: A generation id that cannot exist, shaped like a real one (20 lowercase alphanumerics), so
+#: a gateway that checks the format answers 404, not 400. Looking it up is free.
+CONNECTION_PROBE_ID = "airflowi2vprobe00000"
 
 
 class I2VHook(BaseHook):
@@ -87,13 +89,13 @@ class I2VHook(BaseHook):
 
     @staticmethod
     def _create_call(request: GenerationRequest) -> Call:
-        from airflow_provider_i2v.hooks.transport import Call
+        from airflow_provider_i2v.hooks.interpret import Call
 
         return Call("POST", CREATE_PATH, json=request.to_body(), creates=True, label="create")
 
     @staticmethod
     def _poll_call(generation_id: str) -> Call:
-        from airflow_provider_i2v.hooks.transport import Call
+        from airflow_provider_i2v.hooks.interpret import Call
 
         return Call(
             "GET", poll_path(generation_id), label=f"status of {generation_id}", generation_id=generation_id
@@ -119,24 +121,42 @@ class I2VHook(BaseHook):
         return await request_async(settings, self._poll_call(generation_id), self.log)
 
     def test_connection(self) -> tuple[bool, str]:
-        """A real, cost-free call: look up a generation id that cannot exist.
+        """Real, cost-free calls: look up a generation id that cannot exist, twice.
 
-        404 means the gateway accepted the key; 401 means it did not. At most one retry,
-        so the UI's "Test" button answers quickly even when the gateway is unreachable.
+        With the connection's key the gateway answers 404 (key accepted) or 401 (refused).
+        A 404 alone does not prove the host is the gateway (any web server says 404), so a
+        second lookup without any key must be refused: the gateway checks the key
+        before it looks anything up. At most one retry each, so the UI's "Test" button
+        answers quickly even when the gateway is unreachable.
         """
         from airflow_provider_i2v.hooks.transport import request_sync
 
+        probe = self._poll_call(CONNECTION_PROBE_ID)
         try:
-            settings = dataclasses.replace(
-                self.get_settings(), max_retries=min(1, self.get_settings().max_retries)
-            )
-            request_sync(settings, self._poll_call(CONNECTION_PROBE_ID), self.log)
-        except I2VGenerationNotFoundError:
-            return True, "Connection OK: the gateway accepted the API key (status lookup of a test id: 404)."
+            settings = self.get_settings()
+            settings = dataclasses.replace(settings, max_retries=min(1, settings.max_retries))
+            try:
+                request_sync(settings, probe, self.log)
+            except I2VGenerationNotFoundError:
+                pass
+            else:
+                return True, "Connection OK: the gateway answered the status lookup."
+            try:
+                request_sync(dataclasses.replace(settings, api_key=""), probe, self.log)
+            except (I2VAuthenticationError, I2VPermissionError):
+                return (
+                    True,
+                    "Connection OK: the gateway accepted the API key (status lookup of a test id: 404).",
+                )
+            except I2VGenerationNotFoundError:
+                pass
         except I2VConnectionConfigError as exc:
             return False, f"The connection is not usable as configured: {exc.message}"
         except I2VAuthenticationError as exc:
             return False, f"The gateway refused the API key: {exc.message}"
         except I2VError as exc:
             return False, f"The gateway could not be used: {exc.message}"
-        return True, "Connection OK: the gateway answered the status lookup."
+        return False, (
+            f"{settings.base_url} answered a status lookup sent without an API key: it does not check "
+            "keys, so it is not the Vtrix gateway. Is the connection's host the gateway's base URL?"
+        )

@@ -6,6 +6,7 @@ a connection's options without building an HTTP client.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,12 +46,12 @@ class ConnectionSettings:
     backoff_initial: float = DEFAULT_BACKOFF_INITIAL
     backoff_max: float = DEFAULT_BACKOFF_MAX
 
-    @property
+    @functools.cached_property
     def client_key(self) -> tuple[Any, ...]:
         """What makes two HTTP clients different (the key is sent per request, not held)."""
         return (self.base_url, self.timeout, self.verify, self.proxy)
 
-    @property
+    @functools.cached_property
     def account_key(self) -> tuple[str, str]:
         """Identifies one rate-limited account on one gateway, without holding the key itself."""
         digest = hashlib.sha256(self.api_key.encode()).hexdigest()[:16]

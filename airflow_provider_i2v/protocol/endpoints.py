@@ -43,8 +43,8 @@ def is_file_safe_id(generation_id: str) -> bool:
 
 
 def auth_header(api_key: str) -> dict[str, str]:
-    """The gateway's bearer-token header. Never log the result."""
-    return {"Authorization": f"Bearer {api_key}"}
+    """The gateway's bearer-token header (none without a key). Never log the result."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
 def bearer_token(authorization: str | None) -> str | None:

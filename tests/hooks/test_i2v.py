@@ -15,7 +15,7 @@ from airflow_provider_i2v.exceptions import (
     I2VPermissionError,
     I2VTransientError,
 )
-from airflow_provider_i2v.hooks import transport
+from airflow_provider_i2v.hooks import backoff, clients, transport
 from airflow_provider_i2v.hooks.i2v import I2VHook
 from airflow_provider_i2v.protocol import GenerationRequest, GenerationStatus
 from airflow_provider_i2v.simulator import Fault
@@ -53,14 +53,14 @@ def test_create_then_poll_to_completion(simulator: Any, i2v_conn: str) -> None:
 
 def test_one_sync_client_per_process_and_connection(simulator: Any, i2v_conn: str) -> None:
     first, second = I2VHook(), I2VHook()
-    assert transport.sync_client(first.get_settings()) is transport.sync_client(second.get_settings())
+    assert clients.sync_client(first.get_settings()) is clients.sync_client(second.get_settings())
 
 
 def test_one_async_client_per_loop_and_connection(simulator: Any, i2v_conn: str) -> None:
     settings = I2VHook().get_settings()
 
     async def twice() -> tuple[Any, Any]:
-        return transport.async_client(settings), transport.async_client(settings)
+        return clients.async_client(settings), clients.async_client(settings)
 
     a, b = asyncio.run(twice())
     c, _ = asyncio.run(twice())
@@ -187,7 +187,7 @@ def test_async_poll_and_shared_backoff_after_429(simulator: Any, i2v_conn: str) 
     async def poll() -> tuple[Any, float]:
         async_hook = I2VHook()
         state = await async_hook.aget_generation(generation_id)
-        gate = transport.backoff_gate(await async_hook.aget_settings())
+        gate = backoff.backoff_gate(await async_hook.aget_settings())
         return state, gate._not_before
 
     state, not_before = asyncio.run(poll())
@@ -313,3 +313,28 @@ def test_unusable_tls_setting_is_a_configuration_error(monkeypatch: pytest.Monke
         I2VHook("i2v_ca").create_generation(REQUEST)
     ok, _ = I2VHook("i2v_ca").test_connection()
     assert not ok
+
+
+def test_a_non_json_404_on_a_poll_is_an_unknown_generation_not_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_provider_i2v.exceptions import I2VGenerationNotFoundError
+
+    server = plain_server(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("AIRFLOW_CONN_I2V_WEB", connection_uri(url))
+        with pytest.raises(I2VGenerationNotFoundError):
+            I2VHook("i2v_web").get_generation("d758n65e878c73cmdg20")
+    finally:
+        server.shutdown()
+
+
+def test_connection_test_probes_with_a_real_looking_id_and_then_without_a_key(
+    simulator: Any, i2v_conn: str
+) -> None:
+    ok, _ = I2VHook().test_connection()
+    assert ok
+    probes = [r for r in simulator.requests if r.endpoint == "poll"]
+    probe_id = "airflowi2vprobe00000"
+    assert [(r.generation_id, r.status) for r in probes] == [(probe_id, 404), (probe_id, 401)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_i2v.hooks import transport
+from airflow_provider_i2v.hooks import clients, transport
 from airflow_provider_i2v.hooks.i2v import I2VHook
 from airflow_provider_i2v.protocol import GenerationRequest
 from airflow_provider_i2v.simulator import Fault
@@ -115,7 +115,7 @@ def test_triggers_share_one_client_per_loop(simulator: Any, i2v_conn: str) -> No
     transport.reset_shared_state()
     events = asyncio.run(run_all())
     assert [e["status"] for e in events] == ["completed"] * 5
-    assert len(transport._async_clients) == 1
+    assert len(clients._async_clients) == 1
 
 
 def test_event_payload_never_holds_the_key(simulator: Any, i2v_conn: str) -> None:
