@@ -67,6 +67,13 @@ class I2VCreationUncertainError(I2VTransientError):
     """
 
 
+class I2VStateStoreError(I2VError):
+    """``task_state_store`` could not be read or written before a create: nothing was sent.
+
+    Not the same fact as "nothing is stored": a retry reads again before it may pay.
+    """
+
+
 class I2VGenerationFailedError(I2VError):
     """The gateway reports the generation failed (codes 010006095..099 and unknown ones).
 
@@ -93,6 +100,13 @@ class I2VInvalidRequestError(I2VNonRetryableError):
     """Bad input: caught before sending (validation) or refused by the gateway (400/422)."""
 
 
+class I2VCreationUnresolvedError(I2VCreationUncertainError, I2VNonRetryableError):
+    """A create's outcome is unknown and ``on_uncertain_create="fail"``: no try pays again.
+
+    Someone must look at the vendor's console; clearing the task then submits anew.
+    """
+
+
 class I2VWatchedGenerationFailedError(I2VNonRetryableError):
     """A generation watched by ``I2VTaskSensor`` failed: the sensor never resubmits, so no retry helps."""
 
@@ -113,12 +127,14 @@ __all__ = [
     "I2VAuthenticationError",
     "I2VConnectionConfigError",
     "I2VCreationUncertainError",
+    "I2VCreationUnresolvedError",
     "I2VError",
     "I2VGenerationFailedError",
     "I2VGenerationNotFoundError",
     "I2VInvalidRequestError",
     "I2VNonRetryableError",
     "I2VPermissionError",
+    "I2VStateStoreError",
     "I2VTimeoutError",
     "I2VTransientError",
     "I2VWatchedGenerationFailedError",

@@ -5,7 +5,6 @@ The operator and the sensor both return it, so it is built in one place.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import (
@@ -13,27 +12,30 @@ from airflow_provider_i2v.exceptions import (
     I2VGenerationFailedError,
     I2VWatchedGenerationFailedError,
 )
-from airflow_provider_i2v.protocol import GenerationState, GenerationStatus, parse_generation
-from airflow_provider_i2v.resume import error_from_event
+from airflow_provider_i2v.protocol import GenerationState
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: ``status`` of the trigger's event besides the terminal generation statuses
-#: (``completed``/``failed``, from :class:`GenerationStatus`).
-EVENT_TIMEOUT = "timeout"
-EVENT_ERROR = "error"
-
-#: XCom keys pushed besides ``return_value``.
-XCOM_GENERATION_ID = "generation_id"
+#: XCom keys pushed besides ``return_value`` (``generation_id`` is pushed by the ledger).
 XCOM_VIDEO_URLS = "video_urls"
 XCOM_USAGE = "usage"
 
 
 def build_result(
-    state: GenerationState, *, model: str, video_files: list[str] | None = None
+    state: GenerationState,
+    *,
+    model: str,
+    files: list[dict[str, Any]] | None = None,
+    uncertain_creates: int = 0,
 ) -> dict[str, Any]:
-    """The JSON dict a completed generation leaves in XCom; ``usage`` passes through untouched."""
+    """The JSON dict a completed generation leaves in XCom; ``usage`` passes through untouched.
+
+    ``files`` are the copies kept in ``output_dir`` (``{"uri", "size", "sha256",
+    "source_url"}``): their URIs are ``video_files``, the records are ``files``.
+    ``uncertain_creates`` counts earlier creates of this task instance whose outcome was
+    never known: each may be a generation paid for but never delivered.
+    """
     result: dict[str, Any] = {
         "generation_id": state.generation_id,
         "model": state.model or model,
@@ -41,9 +43,11 @@ def build_result(
         "video_urls": state.video_urls,
         "usage": dict(state.usage),
         "metadata": dict(state.metadata),
+        "uncertain_creates": uncertain_creates,
     }
-    if video_files is not None:
-        result["video_files"] = video_files
+    if files is not None:
+        result["video_files"] = [f["uri"] for f in files]
+        result["files"] = files
     return result
 
 
@@ -71,16 +75,6 @@ def failure_error(state: GenerationState, *, watched: bool = False) -> I2VError:
         code=error.code if error else None,
         generation_id=state.generation_id,
     )
-
-
-def state_from_event(event: dict[str, Any], timeout_error: Callable[[str], BaseException]) -> GenerationState:
-    """The terminal state a trigger reported; a timeout or error event raises its typed error."""
-    status = event.get("status")
-    if status in (GenerationStatus.COMPLETED.value, GenerationStatus.FAILED.value):
-        return parse_generation(event["response"])
-    if status == EVENT_TIMEOUT:
-        raise timeout_error(str(event.get("generation_id")))
-    raise error_from_event(event)
 
 
 def publish(context: Context, result: dict[str, Any]) -> None:

@@ -27,3 +27,16 @@ def run_trigger(trigger: BaseTrigger, timeout: float = 30.0) -> list[dict[str, A
         return events
 
     return asyncio.run(asyncio.wait_for(collect(), timeout))
+
+
+def record_success(task: Any, context: dict[str, Any]) -> None:
+    """What Airflow's task runner does once it has recorded a try's success: run the task's
+    success callbacks, in order, with the try's context."""
+    for callback in task.on_success_callback:
+        callback(context)
+
+
+def succeed(task: Any, context: dict[str, Any], result: Any) -> Any:
+    """``result`` returned by ``execute``/``execute_complete``, then the success recorded."""
+    record_success(task, context)
+    return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,82 +10,49 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_i2v.exceptions import (
-    I2VCreationUncertainError,
-    I2VError,
-    I2VGenerationNotFoundError,
-    I2VInvalidRequestError,
-    I2VTimeoutError,
-    I2VTransientError,
-)
+from airflow_provider_i2v.exceptions import I2VError, I2VInvalidRequestError, I2VTimeoutError
 from airflow_provider_i2v.links.i2v import I2VVideoLink
+from airflow_provider_i2v.operators.params import (
+    REQUEST_PARAMS,
+    RenderedImage,
+    check_params,
+    validated_request,
+)
 from airflow_provider_i2v.protocol import (
     DEFAULT_MODEL,
     MINIMAX_I2V_01_LIVE,
-    MODELS,
-    GenerationRequest,
     GenerationState,
     GenerationStatus,
-    describe_image_reference,
-    parameter_problems,
-)
-from airflow_provider_i2v.results import (
-    XCOM_GENERATION_ID,
-    build_result,
-    failure_error,
-    publish,
-    state_from_event,
 )
 from airflow_provider_i2v.resume import (
-    StoredGeneration,
-    forget_generation,
-    mark_create_pending,
-    recall_generation,
-    recall_pending_create,
-    remember_generation,
+    UNCERTAIN_CREATE_POLICIES,
+    Action,
+    GenerationLedger,
+    UncertainCreatePolicy,
+    forget_after_success,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_i2v.hooks.i2v import I2VHook
-
-#: Placeholder image used to check the non-image parameters before the image is read.
-_URL_PLACEHOLDER = "https://placeholder.invalid/image.png"
-
-
-class RenderedImage:
-    """A rendered ``first_frame_image`` that shows a summary, not megabytes of base64.
-
-    Airflow stores every rendered template field for the UI's "Rendered Template"
-    view; it serialises non-string values through their ``serialize()``. Wrapping a
-    data URL after rendering keeps its bytes out of the metadata database and the UI.
-    """
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def serialize(self) -> str:
-        return describe_image_reference(self.value)
-
-    def __repr__(self) -> str:
-        return f"RenderedImage({self.serialize()!r})"
+    from airflow_provider_i2v.schedule import PollSchedule
 
 
 class ImageToVideoOperator(BaseOperator):
     """Generate one video from one image on the Vtrix gateway.
 
     Validates every parameter (and the image, read from wherever it lives) before
-    anything is sent, submits one generation, pushes its ``generation_id`` to XCom at
-    once, then waits: on the triggerer by default (``deferrable=True``: no worker
-    slot is held while the video renders) or by polling in the worker. Returns
-    ``{"generation_id", "model", "status", "video_urls", "usage", "metadata"}``
-    (plus ``"video_files"`` with ``output_dir``).
+    anything is sent, submits one generation, stores its ``generation_id`` (and pushes
+    it to XCom) at once, then waits: on the triggerer by default (``deferrable=True``:
+    no worker slot is held while the video renders) or by polling in the worker.
+    Returns ``{"generation_id", "model", "status", "video_urls", "usage", "metadata",
+    "uncertain_creates"}`` (plus ``"video_files"`` with ``output_dir``).
 
     Retries never pay twice: the generation id is kept in the task instance's
     ``task_state_store`` from the moment it is accepted; a later try reconnects to a
-    running generation, reuses a completed one, and submits anew only after a
-    failure.
+    running generation, reuses a completed one, and submits anew only after a failure
+    (see :mod:`airflow_provider_i2v.resume` and docs/retries.md).
 
     :param first_frame_image: the first frame: an ``http(s)`` URL (passed through), a
         ``data:image/...;base64,`` URL, a local file path, an object-storage URI or an
@@ -101,12 +67,21 @@ class ImageToVideoOperator(BaseOperator):
     :param aigc_watermark: add the AI-generated watermark.
     :param i2v_conn_id: the ``i2v`` connection.
     :param deferrable: wait on the triggerer (default) instead of in the worker.
-    :param poll_interval: seconds between status polls.
+    :param poll_interval: seconds between status polls once completion is plausible: a
+        finished video is noticed within this long.
+    :param max_poll_interval: the longest pause between two polls while the render is far
+        from done (adaptive polling); at least ``poll_interval``.
+    :param adaptive_polling: follow the render (the gateway's progress, recent render
+        times) instead of polling every ``poll_interval`` from the start.
     :param generation_timeout: how long one try waits for the generation (a timedelta
         or seconds); on timeout the generation id stays stored, so a retry reconnects
         and waits again instead of paying again. ``None`` waits forever.
     :param output_dir: copy every output file there (local path, URI such as
         ``s3://bucket/videos/{{ run_id }}``, or ``ObjectStoragePath``). Templated.
+    :param on_uncertain_create: what a later try does after a create whose outcome is
+        unknown (its answer was lost, a 5xx, the task was killed while it was on the
+        wire): ``"resubmit"`` (default) pays again, saying so in the log and counting it
+        in ``uncertain_creates``; ``"fail"`` fails without retry until someone checks.
     """
 
     template_fields: Sequence[str] = ("first_frame_image", "prompt", "callback_url", "output_dir")
@@ -122,14 +97,17 @@ class ImageToVideoOperator(BaseOperator):
         model: str = DEFAULT_MODEL,
         duration: int = MINIMAX_I2V_01_LIVE.default_duration,
         resolution: str = MINIMAX_I2V_01_LIVE.default_resolution,
-        prompt_optimizer: bool = True,
+        prompt_optimizer: bool = MINIMAX_I2V_01_LIVE.default_prompt_optimizer,
         callback_url: str | None = None,
-        aigc_watermark: bool = False,
+        aigc_watermark: bool = MINIMAX_I2V_01_LIVE.default_aigc_watermark,
         i2v_conn_id: str = "i2v_default",
         deferrable: bool = True,
         poll_interval: float = 10.0,
+        max_poll_interval: float = 60.0,
+        adaptive_polling: bool = True,
         generation_timeout: timedelta | float | None = timedelta(hours=1),
         output_dir: Any = None,
+        on_uncertain_create: UncertainCreatePolicy = "resubmit",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,19 +121,27 @@ class ImageToVideoOperator(BaseOperator):
         self.aigc_watermark = aigc_watermark
         self.i2v_conn_id = i2v_conn_id
         self.deferrable = deferrable
-        if poll_interval <= 0:
-            raise ValueError(f"poll_interval: must be > 0 seconds, got {poll_interval!r}")
         self.poll_interval = float(poll_interval)
+        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
+        self.adaptive_polling = bool(adaptive_polling)
+        self._schedule()  # a bad interval is refused when the DAG is parsed
         if isinstance(generation_timeout, timedelta):
             generation_timeout = generation_timeout.total_seconds()
         self.generation_timeout = None if generation_timeout is None else float(generation_timeout)
         self.output_dir = output_dir
+        if on_uncertain_create not in UNCERTAIN_CREATE_POLICIES:
+            raise I2VInvalidRequestError(
+                f"on_uncertain_create: must be one of {list(UNCERTAIN_CREATE_POLICIES)}, "
+                f"got {on_uncertain_create!r}"
+            )
+        self.on_uncertain_create: UncertainCreatePolicy = on_uncertain_create
+        # Last: the stored id is forgotten only once Airflow has recorded the success.
+        self.on_success_callback = [*self.on_success_callback, forget_after_success]
         #: The generation this try is waiting for (for on_kill's log line).
         self._generation_id: str | None = None
         # Fixed (non-templated) parameters are checked when the DAG is parsed, so a typo
         # shows up as an import error instead of a failed run.
-        if problems := self._parameter_problems(templated=False):
-            raise I2VInvalidRequestError("; ".join(problems))
+        check_params(self._params(), rendered=False)
 
     def _do_render_template_fields(
         self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: Any
@@ -167,47 +153,8 @@ class ImageToVideoOperator(BaseOperator):
         if parent is self and isinstance(image, str) and image.startswith("data:"):
             self.first_frame_image = RenderedImage(image)
 
-    # -- validation ------------------------------------------------------------------------
-
-    def _request(self, image: str, *, rendered: bool = True) -> GenerationRequest:
-        """The request; before rendering, templated fields (maybe Jinja or an XComArg) are left out."""
-        return GenerationRequest(
-            first_frame_image=image,
-            model=self.model,
-            prompt=(self.prompt or None) if rendered else None,
-            duration=self.duration,
-            resolution=self.resolution,
-            prompt_optimizer=bool(self.prompt_optimizer),
-            callback_url=(self.callback_url or None) if rendered else None,
-            aigc_watermark=bool(self.aigc_watermark),
-        )
-
-    def _parameter_problems(self, *, templated: bool) -> list[str]:
-        for name, kind in (("duration", int), ("prompt_optimizer", bool), ("aigc_watermark", bool)):
-            value = getattr(self, name)
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                return [f"{name}: must be {kind.__name__}, got {value!r}"]
-        if templated:
-            for name in ("prompt", "callback_url"):
-                value = getattr(self, name)
-                if value is not None and not isinstance(value, str):
-                    return [f"{name}: must be a string, got {type(value).__name__}"]
-        return parameter_problems(self._request(_URL_PLACEHOLDER, rendered=templated))
-
-    def _validated_request(self) -> GenerationRequest:
-        """Check everything, read the image if needed; raise before any request is sent."""
-        from airflow_provider_i2v.images import prepare_first_frame_image
-
-        if problems := self._parameter_problems(templated=True):
-            raise I2VInvalidRequestError("; ".join(problems))
-        source = self.first_frame_image
-        if isinstance(source, RenderedImage):
-            source = source.value
-        image = prepare_first_frame_image(source, MODELS[self.model])
-        self.log.info("First frame: %s", image.describe())
-        return dataclasses.replace(self._request(image.url), first_frame_image=image.url)
-
-    # -- execution -------------------------------------------------------------------------
+    def _params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in REQUEST_PARAMS}
 
     @cached_property
     def hook(self) -> I2VHook:
@@ -215,81 +162,30 @@ class ImageToVideoOperator(BaseOperator):
 
         return I2VHook(i2v_conn_id=self.i2v_conn_id)
 
+    def _schedule(self) -> PollSchedule:
+        from airflow_provider_i2v.schedule import PollSchedule
+
+        return PollSchedule(
+            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive_polling, model=self.model
+        )
+
+    def _ledger(self, context: Context) -> GenerationLedger:
+        return GenerationLedger(context, self.log, on_uncertain_create=self.on_uncertain_create)
+
+    # -- execution -------------------------------------------------------------------------
+
     def execute(self, context: Context) -> Any:
-        # Nothing is sent before every parameter is known to be acceptable.
-        if problems := self._parameter_problems(templated=True):
-            raise I2VInvalidRequestError("; ".join(problems))
-        hook = self.hook
-        stored = recall_generation(context)
-        if stored is not None:
-            reused = self._resume(context, hook, stored)
-            if reused is not None:
-                return reused
-        request = self._validated_request()
-        state = self._submit(context, hook, request)
-        stored = StoredGeneration(state.generation_id, submitted_at=time.time())
-        # Said first: should anything below fail, the log still names what was paid for.
-        self.log.info(
-            "Submitted generation %s (model %s, %s, %ss); it is paid for from here on",
-            state.generation_id,
-            request.model,
-            request.resolution,
-            request.duration,
-        )
-        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=state.generation_id)
-        remember_generation(context, stored)
-        return self._wait(context, hook, stored)
-
-    def _submit(self, context: Context, hook: I2VHook, request: GenerationRequest) -> GenerationState:
-        """Send the paid create, leaving a marker while its outcome is unknown."""
-        if (since := recall_pending_create(context)) is not None:
-            self.log.warning(
-                "An earlier try of this task sent a create at %s whose answer was lost: a generation "
-                "may exist and may have been paid for. The gateway cannot look it up, so a new one "
-                "is submitted now. To fail instead, give the task retry_policy=ExceptionRetryPolicy("
-                "rules=[RetryRule(exception=I2VCreationUncertainError, action=RetryAction.FAIL)]).",
-                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
-            )
-        mark_create_pending(context)
-        try:
-            return hook.create_generation(request)
-        except I2VCreationUncertainError:
-            raise  # the marker stays: the next try says so plainly
-        except BaseException:
-            forget_generation(context)  # the outcome is known: nothing was created
-            raise
-
-    def _resume(self, context: Context, hook: I2VHook, stored: StoredGeneration) -> Any:
-        """Reconnect to or reuse the generation of an earlier try; ``None`` means submit anew."""
-        try:
-            state = hook.get_generation(stored.generation_id)
-        except I2VGenerationNotFoundError:
-            self.log.warning(
-                "Generation %s of an earlier try is unknown to the gateway (expired?); submitting a new one",
-                stored.generation_id,
-            )
-            return None
-        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=stored.generation_id)
-        if state.status is GenerationStatus.RUNNING:
-            self.log.info(
-                "Reconnecting to generation %s of an earlier try (status %s); not submitting again",
-                stored.generation_id,
-                state.raw_status,
-            )
-            return self._wait(context, hook, stored)
-        if state.status is GenerationStatus.COMPLETED:
-            self.log.info(
-                "Generation %s of an earlier try completed; reusing its result", stored.generation_id
-            )
-            return self._finish(context, state)
-        error = state.error
-        self.log.warning(
-            "Generation %s of an earlier try failed (code %s: %s); submitting a new one",
-            stored.generation_id,
-            error.code if error else None,
-            error.message if error else "no message",
-        )
-        return None
+        check_params(self._params(), rendered=True)  # nothing is sent before this holds
+        ledger = self._ledger(context)
+        recalled = ledger.recall(self.hook)
+        if recalled.action is Action.REUSE and recalled.state is not None:
+            return self._finish(context, ledger, recalled.state)
+        if recalled.action is Action.SUBMIT:
+            request = validated_request(self._params(), self.first_frame_image, self.log)
+            what = f"model {request.model}, {request.resolution}, {request.duration}s"
+            with ledger.submitting(what) as submission:
+                submission.accepted(self.hook.create_generation(request))
+        return self._wait(context, ledger)
 
     def _deadline(self) -> float | None:
         """When this try stops waiting: ``generation_timeout`` from now.
@@ -298,49 +194,43 @@ class ImageToVideoOperator(BaseOperator):
         failing at its first poll; it is absolute in the trigger's kwargs, so a triggerer
         restart does not extend it.
         """
-        if self.generation_timeout is None:
-            return None
-        return time.time() + self.generation_timeout
+        return None if self.generation_timeout is None else time.time() + self.generation_timeout
 
-    def _wait(self, context: Context, hook: I2VHook, stored: StoredGeneration) -> Any:
-        self._generation_id = stored.generation_id
+    def _wait(self, context: Context, ledger: GenerationLedger) -> Any:
+        entry = ledger.entry
+        generation_id = str(entry.generation_id)
+        self._generation_id = generation_id
         if self.deferrable:
             from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 
             self.defer(
                 trigger=I2VTaskTrigger(
-                    generation_id=stored.generation_id,
+                    generation_id=generation_id,
                     i2v_conn_id=self.i2v_conn_id,
                     poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                    adaptive=self.adaptive_polling,
+                    model=self.model,
                     deadline=self._deadline(),
-                    started_at=stored.submitted_at,
+                    started_at=entry.submitted_at,
                 ),
                 method_name="execute_complete",
             )
-        return self._poll_in_worker(context, hook, stored)
-
-    def _poll_in_worker(self, context: Context, hook: I2VHook, stored: StoredGeneration) -> Any:
         from airflow_provider_i2v.progress import ProgressReporter
+        from airflow_provider_i2v.waiting import wait_in_worker
 
-        reporter = ProgressReporter(stored.generation_id, self.log, stored.submitted_at)
-        deadline = self._deadline()
-        while True:
-            try:
-                state = hook.get_generation(stored.generation_id)
-            except I2VTransientError as exc:
-                self.log.warning(
-                    "Generation %s: status unavailable (%s); will poll again", stored.generation_id, exc
-                )
-            else:
-                reporter.observe(state)
-                if state.status.is_terminal:
-                    return self._conclude(context, state)
-            if deadline is not None and time.time() >= deadline:
-                raise self._timeout_error(stored.generation_id)
-            pause = (
-                self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.time())
-            )
-            time.sleep(max(0.0, pause))
+        state = wait_in_worker(
+            self.hook,
+            generation_id,
+            schedule=self._schedule(),
+            reporter=ProgressReporter(generation_id, self.log, entry.submitted_at),
+            submitted_at=entry.submitted_at,
+            deadline=self._deadline(),
+            log=self.log,
+        )
+        if state is None:
+            raise self._timeout_error(generation_id)
+        return self._conclude(context, ledger, state)
 
     def _timeout_error(self, generation_id: str) -> I2VTimeoutError:
         return I2VTimeoutError(
@@ -361,32 +251,31 @@ class ImageToVideoOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: turn its event into the result or a typed error."""
-        return self._conclude(context, state_from_event(event, self._timeout_error))
+        from airflow_provider_i2v.events import state_from_event
 
-    def _conclude(self, context: Context, state: GenerationState) -> Any:
+        state = state_from_event(event, self._timeout_error)
+        return self._conclude(context, self._ledger(context), state)
+
+    def _conclude(self, context: Context, ledger: GenerationLedger, state: GenerationState) -> Any:
         if state.status is GenerationStatus.COMPLETED:
-            return self._finish(context, state)
+            return self._finish(context, ledger, state)
+        from airflow_provider_i2v.results import failure_error
+
         error = failure_error(state)
         self.log.error("%s", error)
         raise error
 
-    def _finish(self, context: Context, state: GenerationState) -> dict[str, Any]:
-        video_files = None
-        if state.status is GenerationStatus.COMPLETED and not state.video_urls:
-            self.log.warning("Generation %s completed without any video URL", state.generation_id)
-        if self.output_dir:
-            from airflow_provider_i2v.outputs import copy_outputs
+    def _finish(self, context: Context, ledger: GenerationLedger, state: GenerationState) -> dict[str, Any]:
+        """Keep the outputs, then publish; the stored id stays until the success is recorded."""
+        from airflow_provider_i2v.results import build_result, publish
 
-            video_files = copy_outputs(
-                state.output_urls, self.output_dir, state.generation_id, self.hook.get_settings()
-            )
-        result = build_result(state, model=self.model, video_files=video_files)
+        if not state.video_urls:
+            self.log.warning("Generation %s completed without any video URL", state.generation_id)
+        files = self._keep_outputs(ledger, state) if self.output_dir else None
+        entry = ledger.entry
+        result = build_result(state, model=self.model, files=files, uncertain_creates=entry.uncertain_creates)
         publish(context, result)
-        stored = recall_generation(context)
-        forget_generation(context)
-        elapsed = ""
-        if stored is not None and stored.submitted_at:
-            elapsed = f" in {time.time() - stored.submitted_at:.0f} s"
+        elapsed = f" in {time.time() - entry.submitted_at:.0f} s" if entry.submitted_at else ""
         self.log.info(
             "Generation %s completed%s: %s; cost %s USD",
             state.generation_id,
@@ -395,6 +284,16 @@ class ImageToVideoOperator(BaseOperator):
             state.usage.get("cost", "unknown"),
         )
         return result
+
+    def _keep_outputs(self, ledger: GenerationLedger, state: GenerationState) -> list[dict[str, Any]]:
+        from airflow_provider_i2v.outputs import StoredFile, copy_outputs
+
+        known = [f for raw in ledger.entry.files if (f := StoredFile.from_json(raw)) is not None]
+        settings = self.hook.get_settings()
+        stored = copy_outputs(state.output_urls, self.output_dir, state.generation_id, settings, known=known)
+        files = [f.to_json() for f in stored]
+        ledger.record_files(files)
+        return files
 
 
 __all__ = ["I2VError", "ImageToVideoOperator"]

@@ -1,37 +1,50 @@
-"""The trigger: polls one generation on the triggerer until it completes, fails or times out."""
+"""The trigger: polls one generation on the triggerer until it completes, fails or times out.
+
+It only polls and fires; everything after the wait (outputs, XCom, success) happens
+on the worker. It never submits anything, so a triggerer restart or a move to another
+triggerer can never pay twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_i2v.events import error_payload, terminal_payload, timeout_payload
 from airflow_provider_i2v.exceptions import I2VError, I2VTransientError
 from airflow_provider_i2v.progress import ProgressReporter
-from airflow_provider_i2v.results import EVENT_ERROR, EVENT_TIMEOUT
+from airflow_provider_i2v.protocol import GenerationState, GenerationStatus
+from airflow_provider_i2v.schedule import PollSchedule
+
+#: The least time the first poll gets, even past the deadline (a triggerer that picks the
+#: trigger up late): one request answers in milliseconds, so a finished video is seen.
+FIRST_POLL_MIN = 3.0
 
 
 class I2VTaskTrigger(BaseTrigger):
     """Wait for generation ``generation_id`` on the triggerer and fire exactly one event.
 
     Its kwargs hold no secret and no image: the generation id, the connection id, the
-    poll interval and an absolute ``deadline`` (epoch seconds), so a triggerer restart
-    or a move to another triggerer resumes polling the same generation with the same
-    deadline and never submits anything.
+    polling schedule and an absolute ``deadline`` (epoch seconds), so a triggerer
+    restart or a move to another triggerer resumes polling the same generation with
+    the same deadline. The generation is always polled at least once, even by a
+    triggerer that picks the trigger up after its deadline: a finished, paid video is
+    never reported as a timeout unseen.
 
-    The event payload is ``{"status": "completed" | "failed" | "timeout" | "error",
-    "generation_id": ..., "response": <last gateway answer>, "message": ...,
-    "error_class": ..., "code": ...}``.
+    The event payload is described in :mod:`airflow_provider_i2v.events`.
 
     :param generation_id: the remote generation to wait for.
     :param i2v_conn_id: the ``i2v`` connection to poll with.
-    :param poll_interval: seconds between status polls.
+    :param poll_interval: seconds between polls once completion is plausible.
     :param deadline: epoch seconds after which the trigger fires ``timeout``; ``None`` waits forever.
-    :param started_at: epoch seconds the generation was submitted (for elapsed time in logs).
+    :param started_at: epoch seconds the generation was submitted (elapsed time, schedule).
+    :param max_poll_interval: longest pause while the render is far from done (default: ``poll_interval``).
+    :param adaptive: follow the render (see :mod:`airflow_provider_i2v.schedule`).
+    :param model: the generation's model (whose recent render times the schedule learns from).
     """
 
     def __init__(
@@ -42,6 +55,9 @@ class I2VTaskTrigger(BaseTrigger):
         poll_interval: float,
         deadline: float | None = None,
         started_at: float | None = None,
+        max_poll_interval: float | None = None,
+        adaptive: bool = False,
+        model: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.generation_id = generation_id
@@ -49,6 +65,9 @@ class I2VTaskTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
         self.started_at = started_at
+        self.max_poll_interval = max(float(max_poll_interval or 0.0), self.poll_interval)
+        self.adaptive = bool(adaptive)
+        self.model = model
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -59,57 +78,70 @@ class I2VTaskTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "started_at": self.started_at,
+                "max_poll_interval": self.max_poll_interval,
+                "adaptive": self.adaptive,
+                "model": self.model,
             },
         )
 
-    def _loop_deadline(self) -> float | None:
-        """The deadline on the event loop's clock, for ``asyncio.timeout_at``."""
+    def _event(self, payload: dict[str, Any]) -> TriggerEvent:
+        return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+    def _cutoff(self, first: bool) -> float | None:
+        """Where a poll is cut off, on the loop's clock: the deadline, but never sooner than
+        :data:`FIRST_POLL_MIN` for the first poll."""
         if self.deadline is None:
             return None
-        return asyncio.get_running_loop().time() + (self.deadline - time.time())
-
-    def _event(self, status: str, **fields: Any) -> TriggerEvent:
-        payload = {"status": status, "generation_id": self.generation_id, **fields}
-        return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+        left = self.deadline - time.time()
+        if first:
+            left = max(left, FIRST_POLL_MIN)
+        return asyncio.get_running_loop().time() + left
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_i2v.hooks.i2v import I2VHook
 
         hook = I2VHook(i2v_conn_id=self.i2v_conn_id)
+        schedule = PollSchedule(
+            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive, model=self.model
+        )
         reporter = ProgressReporter(self.generation_id, self.log, self.started_at)
         self.log.info("Polling generation %s every %.1f s", self.generation_id, self.poll_interval)
+        progress: float | None = None
+        first = True
         while True:
+            state: GenerationState | None = None
             try:
                 # One poll, retries and back-off included, never runs past the deadline.
-                async with asyncio.timeout_at(self._loop_deadline()):
+                async with asyncio.timeout_at(self._cutoff(first)):
                     state = await hook.aget_generation(self.generation_id)
             except TimeoutError:
                 pass  # the deadline check below fires the timeout event
             except I2VTransientError as exc:
                 # The retry budget of one poll is spent; the paid generation is still worth
-                # waiting for, so keep polling (slowly) until the deadline.
+                # waiting for, so keep polling until the deadline.
                 self.log.warning(
                     "Generation %s: status unavailable (%s); will poll again", self.generation_id, exc
                 )
             except I2VError as exc:
-                yield self._event(
-                    EVENT_ERROR, message=exc.message, error_class=type(exc).__name__, code=exc.code
-                )
+                yield self._event(error_payload(self.generation_id, exc))
                 return
-            else:
+            first = False
+            now = time.time()
+            elapsed = None if self.started_at is None else now - self.started_at
+            if state is not None:
                 reporter.observe(state)
                 if state.status.is_terminal:
-                    yield self._event(state.status.value, response=dict(state.raw))
+                    if state.status is GenerationStatus.COMPLETED:
+                        schedule.completed(elapsed)
+                    yield self._event(terminal_payload(state))
                     return
-            remaining = None if self.deadline is None else self.deadline - time.time()
+                progress = state.progress if state.progress is not None else progress
+            remaining = None if self.deadline is None else self.deadline - now
             if remaining is not None and remaining <= 0:
                 self.log.error("Generation %s: deadline reached while still running", self.generation_id)
-                yield self._event(EVENT_TIMEOUT, message="deadline reached while the generation was running")
+                yield self._event(timeout_payload(self.generation_id))
                 return
-            # +-10 % jitter: triggers deferred together (a mapped task) drift apart instead of
-            # polling the gateway, and the event loop, in synchronised bursts.
-            pause = self.poll_interval * random.uniform(0.9, 1.1)
-            await asyncio.sleep(pause if remaining is None else min(pause, remaining))
+            await asyncio.sleep(schedule.next_delay(elapsed, progress, remaining))
 
     async def on_kill(self) -> None:
         self.log.warning(

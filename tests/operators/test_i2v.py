@@ -24,7 +24,7 @@ from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.resume import STATE_KEY
 from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 from tests.conftest import API_KEY, DictStateStore, make_context
-from tests.sim_helpers import creations, requests_received, run_trigger
+from tests.sim_helpers import creations, record_success, requests_received, run_trigger
 
 IMAGE_URL = "https://images.example.com/cat.jpg"
 
@@ -67,7 +67,9 @@ def test_deferrable_happy_path(simulator: Any, i2v_conn: str) -> None:
     result = run_deferrable(op, context)
     assert_result_shape(result, context)
     assert creations(simulator) == 1
-    assert STATE_KEY not in context["task_state_store"].rows  # removed after success
+    assert STATE_KEY in context["task_state_store"].rows  # kept until Airflow records the success
+    record_success(op, context)
+    assert STATE_KEY not in context["task_state_store"].rows
 
 
 def test_generation_id_pushed_and_stored_before_deferring(simulator: Any, i2v_conn: str) -> None:
@@ -79,7 +81,16 @@ def test_generation_id_pushed_and_stored_before_deferring(simulator: Any, i2v_co
     classpath, kwargs = deferred.value.trigger.serialize()
     assert classpath == "airflow_provider_i2v.triggers.i2v.I2VTaskTrigger"
     assert kwargs["generation_id"] == generation_id
-    assert set(kwargs) == {"generation_id", "i2v_conn_id", "poll_interval", "deadline", "started_at"}
+    assert set(kwargs) == {
+        "generation_id",
+        "i2v_conn_id",
+        "poll_interval",
+        "max_poll_interval",
+        "adaptive",
+        "model",
+        "deadline",
+        "started_at",
+    }
     assert API_KEY not in json.dumps(kwargs)
     assert IMAGE_URL not in json.dumps(kwargs)
 
@@ -163,9 +174,11 @@ def test_retry_reuses_completed_generation(simulator: Any, i2v_conn: str) -> Non
     [event] = run_trigger(I2VTaskTrigger(generation_id=first_id, i2v_conn_id=i2v_conn, poll_interval=0.1))
     assert event["status"] == "completed"
     retry = make_context(store)
-    result = operator().execute(retry)  # no deferral: the result is already there
+    op = operator()
+    result = op.execute(retry)  # no deferral: the result is already there
     assert result["generation_id"] == first_id
     assert creations(simulator) == 1
+    record_success(op, retry)
     assert STATE_KEY not in store.rows
 
 
@@ -182,10 +195,24 @@ def test_retry_after_failure_submits_anew(simulator: Any, i2v_conn: str) -> None
 
 def test_manual_clear_after_success_generates_anew(simulator: Any, i2v_conn: str) -> None:
     store = DictStateStore()
-    first = operator(deferrable=False).execute(make_context(store))
+    op, context = operator(deferrable=False), make_context(store)
+    first = op.execute(context)
+    record_success(op, context)  # Airflow recorded the success; then a user clears the task
     second = operator(deferrable=False).execute(make_context(store))
     assert first["generation_id"] != second["generation_id"]
     assert creations(simulator) == 2
+
+
+def test_a_failure_after_the_result_but_before_success_is_recorded_reuses_it(
+    simulator: Any, i2v_conn: str
+) -> None:
+    """The window between building the result and Airflow recording the success (pushing
+    return_value, reporting the state, a kill) is safe: the id is still stored."""
+    store = DictStateStore()
+    first = operator(deferrable=False).execute(make_context(store))  # ...then the try dies
+    second = operator(deferrable=False).execute(make_context(store))  # Airflow's retry
+    assert second["generation_id"] == first["generation_id"]
+    assert creations(simulator) == 1
 
 
 def test_timeout_names_the_generation_and_keeps_it_stored(simulator: Any, i2v_conn: str) -> None:
@@ -258,7 +285,7 @@ def test_output_copy_goes_through_the_connections_proxy(
     result = operator(deferrable=False).execute(make_context())
     direct = ConnectionSettings.from_connection(None, "k", {"timeout": 2})
     [copied] = copy_outputs(result["video_urls"], tmp_path / "direct", result["generation_id"], direct)
-    assert copied.endswith(f"{result['generation_id']}.mp4")
+    assert copied.uri.endswith(f"{result['generation_id']}.mp4")
     # The same copy through a proxy that does not answer fails: the proxy setting is used.
     proxied = ConnectionSettings.from_connection(None, "k", {"timeout": 2, "proxy": "http://127.0.0.1:9"})
     with pytest.raises(I2VError, match="could not copy"):
@@ -324,4 +351,4 @@ def test_compressed_download_checked_against_bytes_on_the_wire(tmp_path: Path) -
     finally:
         server.shutdown()
     assert (tmp_path / "g1.mp4").read_bytes() == video
-    assert copied.endswith("/g1.mp4")
+    assert copied.uri.endswith("/g1.mp4")
