@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,7 +109,9 @@ def _announced_length(response: httpx.Response) -> int | None:
     return int(raw)
 
 
-def _download(client: httpx.Client, url: str, destination: Any) -> StoredFile:
+def _download(
+    client: httpx.Client, url: str, destination: Any, remember: Callable[[StoredFile], None]
+) -> StoredFile:
     temporary = destination.parent / f".{destination.name}.part-{uuid.uuid4().hex[:8]}"
     digest = hashlib.sha256()
     try:
@@ -130,8 +132,10 @@ def _download(client: httpx.Client, url: str, destination: Any) -> StoredFile:
         received = response.num_bytes_downloaded
         if announced is not None and announced != received:
             raise _Retry(f"received {received} bytes of the {announced} announced")
+        stored = StoredFile(str(destination), written, digest.hexdigest(), url)
+        remember(stored)  # before the rename: a file under its final name always has a record
         temporary.rename(destination)
-        return StoredFile(str(destination), written, digest.hexdigest(), url)
+        return stored
     except BaseException:
         try:
             if temporary.exists():
@@ -169,11 +173,14 @@ def copy_outputs(
     settings: ConnectionSettings,
     *,
     known: Iterable[StoredFile] = (),
+    remember: Callable[[list[StoredFile]], None] = lambda records: None,
 ) -> list[StoredFile]:
     """Copy every URL into ``output_dir``; returns the copies in the same order.
 
     The connection's proxy, TLS verification and timeout apply (never its key). A file
     that ``known`` (an earlier copy's records) says is complete, and still is, is kept.
+    ``remember`` is given the records so far just before each new file gets its final
+    name, so an interruption at any point leaves either no file or a file with a record.
     """
     directory = as_storage_path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
@@ -206,7 +213,7 @@ def copy_outputs(
                 files.append(record)
                 continue
             try:
-                stored = retrying(_download, client, url, destination)
+                stored = retrying(_download, client, url, destination, lambda new: remember([*files, new]))
             except (httpx.HTTPError, _Retry) as exc:
                 raise I2VTransientError(
                     f"could not copy {url} to {destination}: {exc}", generation_id=generation_id

@@ -235,7 +235,11 @@ class GenerationLedger:
         before = self.entry
         uncertain = before.uncertain_creates + (1 if before.pending_since is not None else 0)
         intent = Entry(pending_since=time.time(), uncertain_creates=uncertain)
-        self._write(intent, paid=None)  # fails before anything is sent: retryable, free
+        try:
+            self._write(intent, paid=None)  # fails before anything is sent: retryable, free
+        except BaseException:
+            self._restore(before)  # interrupted while writing it: nothing was sent either
+            raise
         submission = Submission(self, what)
         try:
             yield submission

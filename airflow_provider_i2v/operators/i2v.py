@@ -289,11 +289,15 @@ class ImageToVideoOperator(BaseOperator):
         from airflow_provider_i2v.outputs import StoredFile, copy_outputs
 
         known = [f for raw in ledger.entry.files if (f := StoredFile.from_json(raw)) is not None]
-        settings = self.hook.get_settings()
-        stored = copy_outputs(state.output_urls, self.output_dir, state.generation_id, settings, known=known)
-        files = [f.to_json() for f in stored]
-        ledger.record_files(files)
-        return files
+        stored = copy_outputs(
+            state.output_urls,
+            self.output_dir,
+            state.generation_id,
+            self.hook.get_settings(),
+            known=known,
+            remember=lambda records: ledger.record_files([f.to_json() for f in records]),
+        )
+        return [f.to_json() for f in stored]
 
 
 __all__ = ["I2VError", "ImageToVideoOperator"]

@@ -135,7 +135,7 @@ class I2VTaskSensor(BaseSensorOperator):
             return float(super()._get_next_poke_interval(started_at, run_duration, poke_count))
         last = self._last
         now = time.time()
-        elapsed = now - last.created_at if last is not None and last.created_at else None
+        elapsed = max(0.0, now - last.created_at) if last is not None and last.created_at else None
         progress = last.progress if last is not None else None
         remaining = None if self._deadline is None else self._deadline - now
         return self._schedule().next_delay(elapsed, progress, remaining)

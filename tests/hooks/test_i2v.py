@@ -20,6 +20,7 @@ from airflow_provider_i2v.hooks.i2v import I2VHook
 from airflow_provider_i2v.protocol import GenerationRequest, GenerationStatus
 from airflow_provider_i2v.simulator import Fault
 from tests.conftest import API_KEY, connection_uri, simulator_base_url
+from tests.http_server import plain_server
 from tests.sim_helpers import creations
 
 REQUEST = GenerationRequest(first_frame_image="https://images.example.com/cat.jpg", prompt="blink")
@@ -244,30 +245,6 @@ def test_bad_extra_is_a_configuration_error_not_a_refused_key(monkeypatch: pytes
     ok, message = I2VHook("i2v_bad").test_connection()
     assert not ok
     assert "not usable as configured" in message
-
-
-def plain_server(status: int, body: bytes, headers: dict[str, str] | None = None) -> Any:
-    """A non-gateway HTTP server on loopback answering every request the same way."""
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            self.send_response(status)
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def test_a_host_that_is_not_the_gateway_is_not_reported_ok(monkeypatch: pytest.MonkeyPatch) -> None:

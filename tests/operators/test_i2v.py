@@ -338,7 +338,7 @@ def test_compressed_download_checked_against_bytes_on_the_wire(tmp_path: Path) -
 
     from airflow_provider_i2v.hooks.settings import ConnectionSettings
     from airflow_provider_i2v.outputs import copy_outputs
-    from tests.hooks.test_i2v import plain_server
+    from tests.http_server import plain_server
 
     video = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200_000
     server = plain_server(

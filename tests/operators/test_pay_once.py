@@ -10,12 +10,15 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
     I2VCreationUncertainError,
+    I2VCreationUnresolvedError,
+    I2VInvalidRequestError,
     I2VNonRetryableError,
+    I2VStateStoreError,
 )
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.resume import STATE_KEY
 from airflow_provider_i2v.simulator import Fault
-from tests.conftest import DictStateStore, make_context
+from tests.conftest import DictStateStore, RecordingTI, make_context
 from tests.sim_helpers import creations
 
 
@@ -37,6 +40,7 @@ def test_lost_create_answer_is_said_plainly_on_the_next_try(
     out = "".join(capfd.readouterr())
     assert "An earlier try of this task sent a create at" in out
     assert "may have been paid for" in out
+    assert result["uncertain_creates"] == 1
     assert creations(simulator) == 2  # the gateway cannot look the first one up: said, not hidden
 
 
@@ -101,3 +105,112 @@ def test_templated_fields_may_be_xcom_args_at_parse_time() -> None:
             callback_url=make_prompt(),
         )
     assert op.prompt is not None
+
+
+# --- holes found in review (issue 9): each of these failed on e6af3ed ---------------------
+
+
+def hold_create_answer(simulator: Any, seconds: float = 3.0) -> None:
+    """The gateway creates the generation, then holds its answer back."""
+    simulator.configure(slow_seconds=seconds, faults=[Fault("slow", scope="create", first_n=1)])
+
+
+def interrupt_after(seconds: float, exc: type[BaseException]) -> Any:
+    """Raise ``exc`` in this thread after ``seconds``, as Airflow's timeout and SIGTERM do."""
+    import contextlib
+    import signal
+
+    @contextlib.contextmanager
+    def interrupting() -> Any:
+        def handler(signum: int, frame: Any) -> None:
+            raise exc("interrupted by the test")
+
+        previous = signal.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    return interrupting()
+
+
+@pytest.mark.parametrize("interruption", ["AirflowTaskTimeout", "AirflowTaskTerminated", "KeyboardInterrupt"])
+def test_an_interruption_while_the_create_is_on_the_wire_is_never_paid_again_in_silence(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str], interruption: str
+) -> None:
+    import airflow.sdk.exceptions as airflow_exceptions
+
+    exc = getattr(airflow_exceptions, interruption, None) or KeyboardInterrupt
+    hold_create_answer(simulator)
+    store = DictStateStore()
+    with pytest.raises(exc), interrupt_after(0.5, exc):
+        operator().execute(make_context(store))
+    assert creations(simulator) == 1  # the gateway did create it
+    assert "pending_since" in store.get(STATE_KEY)  # the intent stays: the outcome is unknown
+    first = "".join(capfd.readouterr())
+    assert "a generation MAY have been created and paid for" in first
+    result = operator().execute(make_context(store))  # Airflow's next try
+    out = "".join(capfd.readouterr())
+    assert "whose outcome is unknown: a generation may exist and may have been paid for" in out
+    assert result["uncertain_creates"] == 1
+    assert creations(simulator) == 2
+
+
+def test_the_id_is_stored_before_the_xcom_push_so_a_failed_push_loses_nothing(
+    simulator: Any, i2v_conn: str
+) -> None:
+    class PushFails(RecordingTI):
+        def xcom_push(self, key: str, value: Any) -> None:
+            raise ConnectionError("execution API unreachable")
+
+    store = DictStateStore()
+    context = make_context(store)
+    context["ti"] = PushFails()
+    with pytest.raises(ConnectionError):
+        operator().execute(context)
+    assert store.get(STATE_KEY)["generation_id"] == simulator.generation_ids[0]
+    result = operator().execute(make_context(store))  # the retry reconnects
+    assert result["generation_id"] == simulator.generation_ids[0]
+    assert creations(simulator) == 1
+
+
+@pytest.mark.parametrize("policy", ["resubmit", "fail"])
+def test_on_uncertain_create_decides_what_the_next_try_does(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str], policy: str
+) -> None:
+    simulator.configure(faults=[Fault("lost_create_answer", first_n=1, scope="create")])
+    store = DictStateStore()
+    first_error = I2VCreationUnresolvedError if policy == "fail" else I2VCreationUncertainError
+    with pytest.raises(first_error) as first:
+        operator(on_uncertain_create=policy).execute(make_context(store))
+    assert isinstance(first.value, AirflowFailException) is (policy == "fail")
+    if policy == "fail":
+        # Even if Airflow runs the task again (a clear), it does not pay until the intent is gone.
+        with pytest.raises(I2VCreationUnresolvedError, match="nothing is submitted"):
+            operator(on_uncertain_create=policy).execute(make_context(store))
+        assert creations(simulator) == 1
+        return
+    result = operator(on_uncertain_create=policy).execute(make_context(store))
+    assert result["uncertain_creates"] == 1
+    assert creations(simulator) == 2
+
+
+def test_a_bad_on_uncertain_create_is_refused_at_parse_time() -> None:
+    with pytest.raises(I2VInvalidRequestError, match="on_uncertain_create"):
+        operator(on_uncertain_create="maybe")
+
+
+def test_a_clean_run_counts_no_uncertain_creates(simulator: Any, i2v_conn: str) -> None:
+    assert operator().execute(make_context())["uncertain_creates"] == 0
+
+
+def test_an_unreadable_state_store_submits_nothing(simulator: Any, i2v_conn: str) -> None:
+    class Unreadable(DictStateStore):
+        def get(self, key: str, default: Any = None) -> Any:
+            raise ConnectionError("execution API unreachable")
+
+    with pytest.raises(I2VStateStoreError, match="could not be read"):
+        operator().execute(make_context(Unreadable()))
+    assert creations(simulator) == 0

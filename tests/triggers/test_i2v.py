@@ -183,3 +183,46 @@ def test_a_poll_stuck_in_retries_does_not_overrun_the_deadline(simulator: Any, i
     [event] = run_trigger(trigger(generation_id, deadline=time.time() + 1.0))
     assert event["status"] == "timeout"
     assert time.monotonic() - started < 5  # not 30 s of Retry-After per attempt
+
+
+def test_a_trigger_picked_up_after_its_deadline_still_polls_once(simulator: Any, i2v_conn: str) -> None:
+    """A triggerer that adopts the trigger late must not report a finished, paid video as a timeout."""
+    simulator.configure(generation_seconds=0)
+    generation_id = submit()
+    [event] = run_trigger(trigger(generation_id, deadline=time.time() - 600))
+    assert event["status"] == "completed"
+    assert event["response"]["id"] == generation_id
+
+
+def test_a_late_trigger_whose_generation_still_runs_times_out_after_one_poll(
+    simulator: Any, i2v_conn: str
+) -> None:
+    simulator.configure(generation_seconds=60)
+    generation_id = submit()
+    [event] = run_trigger(trigger(generation_id, deadline=time.time() - 1))
+    assert event["status"] == "timeout"
+    assert [r.generation_id for r in simulator.requests if r.endpoint == "poll"] == [generation_id]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": "g1", "status": "in_progress", "progress": NaN}',
+        b'{"id": "g1", "status": "in_progress", "progress": ' + b"9" * 400 + b"}",
+        b'{"id": "g1", "status": "in_progress", "created_at": ' + b"9" * 400 + b"}",
+        b'{"id": "g1", "status": "in_progress", "progress": Infinity, "created_at": -Infinity}',
+    ],
+)
+def test_odd_numbers_in_an_answer_never_crash_the_trigger(
+    monkeypatch: pytest.MonkeyPatch, body: bytes
+) -> None:
+    from tests.conftest import connection_uri
+    from tests.http_server import Answer, scripted_server
+
+    transport.reset_shared_state()
+    done = b'{"id": "g1", "status": "completed", "output": [], "usage": {"cost": "0.28"}}'
+    with scripted_server(Answer(200, body), Answer(200, body), Answer(200, done)) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_I2V_ODD", connection_uri(server.url))
+        odd = I2VTaskTrigger(generation_id="g1", i2v_conn_id="i2v_odd", poll_interval=0.01)
+        [event] = run_trigger(odd)
+    assert event["status"] == "completed"
