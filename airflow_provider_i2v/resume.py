@@ -1,11 +1,8 @@
 """The one owner of the paid create's life cycle: what was paid for, and what to do next.
 
-Why it lives in ``task_state_store``: XCom is cleared when a task instance is retried
-or cleared, while ``task_state_store`` rows are keyed by (dag run, task id, map index)
-and survive every retry and clear of the same task instance. So the generation a try
-paid for is written there, and every later try reads it before it may pay again.
-
-One key, :data:`STATE_KEY`, holds one :class:`Entry`. Two invariants are never relaxed:
+The generation a try paid for is kept in the task instance's ``task_state_store``
+(:mod:`airflow_provider_i2v.state`: why there, and how it is read and written), and every
+later try reads it before it may pay again. Two invariants are never relaxed:
 
 1. **An intent is written before the create is sent** (``pending_since``), and only an
    answer that proves nothing was created removes it. Any other interruption of the
@@ -16,9 +13,6 @@ One key, :data:`STATE_KEY`, holds one :class:`Entry`. Two invariants are never r
    names what was paid for, whatever comes next), then written (with retries), and
    only then pushed to XCom. A try that cannot store it fails without retry, because a
    retry that cannot find it would pay again.
-
-"Could not read the state" raises :class:`~airflow_provider_i2v.exceptions.I2VStateStoreError`:
-it is not the same fact as "there is no state", and only the latter may lead to a create.
 
 The entry is removed only after Airflow has recorded the task's success (by
 :func:`forget_after_success`, which the operator installs as its last success
@@ -45,63 +39,18 @@ from airflow_provider_i2v.exceptions import (
     I2VStateStoreError,
 )
 from airflow_provider_i2v.protocol import GenerationState, GenerationStatus
+from airflow_provider_i2v.state import Entry, EntryStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_i2v.hooks.i2v import I2VHook
 
-#: The key in ``task_state_store``. Renaming it breaks in-flight retries of deployed DAGs.
-STATE_KEY = "i2v_generation"
 #: XCom key of the generation id, pushed as soon as it is stored.
 XCOM_GENERATION_ID = "generation_id"
 #: What a try does after an earlier create's outcome stayed unknown.
 UncertainCreatePolicy = Literal["resubmit", "fail"]
 UNCERTAIN_CREATE_POLICIES: tuple[UncertainCreatePolicy, ...] = ("resubmit", "fail")
-_STORE_ATTEMPTS = 4
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What ``task_state_store`` holds for one task instance."""
-
-    generation_id: str | None = None
-    submitted_at: float | None = None
-    #: A create was about to be sent at this time and its outcome is not known.
-    pending_since: float | None = None
-    #: Creates sent by earlier tries whose outcome was never known (possible double payments).
-    uncertain_creates: int = 0
-    #: The sensor's absolute deadline, kept across its tries.
-    deadline: float | None = None
-    #: Outputs already copied to ``output_dir`` (``StoredFile`` records), so a later try
-    #: that reuses the generation does not download them again.
-    files: tuple[dict[str, Any], ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        data = {key: value for key, value in self.__dict__.items() if value not in (None, 0, ())}
-        if self.files:
-            data["files"] = list(self.files)
-        return data
-
-    @classmethod
-    def from_json(cls, raw: Any) -> Entry:
-        if isinstance(raw, str) and raw:  # written by the first releases
-            return cls(generation_id=raw)
-        if not isinstance(raw, dict):
-            return cls()
-        gid = raw.get("generation_id")
-        return cls(
-            generation_id=gid if isinstance(gid, str) and gid else None,
-            submitted_at=_number(raw.get("submitted_at")),
-            pending_since=_number(raw.get("pending_since")),
-            uncertain_creates=int(_number(raw.get("uncertain_creates")) or 0),
-            deadline=_number(raw.get("deadline")),
-            files=tuple(f for f in raw.get("files") or () if isinstance(f, dict)),
-        )
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class Action(enum.Enum):
@@ -138,30 +87,17 @@ class GenerationLedger:
     def __init__(
         self, context: Context, log: Any, *, on_uncertain_create: UncertainCreatePolicy = "resubmit"
     ) -> None:
-        self._store = context.get("task_state_store")
+        self._entries = EntryStore(context.get("task_state_store"))
         self._ti = context["ti"]
         self._log = log
         self._policy = on_uncertain_create
-        self._entry: Entry | None = None
-
-    # -- reading ---------------------------------------------------------------------------
 
     @property
     def entry(self) -> Entry:
         """The stored entry (read once; raises :class:`I2VStateStoreError` if unreadable)."""
-        if self._entry is None:
-            if self._store is None:
-                self._entry = Entry()
-            else:
-                try:
-                    raw = self._store.get(STATE_KEY)
-                except Exception as exc:
-                    raise I2VStateStoreError(
-                        f"task_state_store could not be read ({type(exc).__name__}: {exc}); nothing was "
-                        "submitted, because an earlier try's generation may be stored there"
-                    ) from exc
-                self._entry = Entry.from_json(raw)
-        return self._entry
+        return self._entries.read()
+
+    # -- reading ---------------------------------------------------------------------------
 
     def recall(self, hook: I2VHook) -> Recalled:
         """Reuse a completed generation, reconnect to a running one, or submit (anew)."""
@@ -236,7 +172,7 @@ class GenerationLedger:
         uncertain = before.uncertain_creates + (1 if before.pending_since is not None else 0)
         intent = Entry(pending_since=time.time(), uncertain_creates=uncertain)
         try:
-            self._write(intent, paid=None)  # fails before anything is sent: retryable, free
+            self._entries.write(intent, paid=None)  # fails before anything is sent: retryable, free
         except BaseException:
             self._restore(before)  # interrupted while writing it: nothing was sent either
             raise
@@ -258,9 +194,9 @@ class GenerationLedger:
         """Put back what was stored before the intent (the create provably created nothing)."""
         try:
             if before.to_json():
-                self._write(before, paid=None)
+                self._entries.write(before, paid=None)
             else:
-                self._delete()
+                self._entries.delete()
         except Exception as exc:  # the intent stays: the next try warns needlessly, never pays silently
             self._log.warning("Could not remove the create intent from task_state_store: %s", exc)
 
@@ -285,7 +221,7 @@ class GenerationLedger:
         )
         entry = replace(self.entry, generation_id=gid, submitted_at=time.time(), pending_since=None)
         try:
-            self._write(entry, paid=gid)
+            self._entries.write(entry, paid=gid)
         except I2VNonRetryableError:
             with contextlib.suppress(Exception):  # at least the UI shows what was paid for
                 self.push_id(gid)
@@ -296,7 +232,7 @@ class GenerationLedger:
     def record_files(self, files: list[dict[str, Any]]) -> None:
         """Remember copied outputs (a failure here only costs a second download later)."""
         try:
-            self._write(replace(self.entry, files=tuple(files)), paid=None)
+            self._entries.write(replace(self.entry, files=tuple(files)), paid=None)
         except I2VStateStoreError as exc:
             self._log.warning("Could not record the copied outputs (%s); a retry copies them again", exc)
 
@@ -308,49 +244,14 @@ class GenerationLedger:
     def deadline(self, seconds: float) -> float:
         """An absolute deadline ``seconds`` from the first try that asked, the same for later tries."""
         if self.entry.deadline is None:
-            self._write(replace(self.entry, deadline=time.time() + seconds), paid=None)
+            self._entries.write(replace(self.entry, deadline=time.time() + seconds), paid=None)
         return float(self.entry.deadline or 0.0)
 
     # -- writing ---------------------------------------------------------------------------
 
     def forget(self) -> None:
         """Remove the entry (after Airflow recorded the task's success)."""
-        self._delete()
-
-    def _delete(self) -> None:
-        if self._store is not None:
-            self._store.delete(STATE_KEY)
-        self._entry = Entry()
-
-    def _write(self, entry: Entry, *, paid: str | None) -> None:
-        """Store ``entry`` with a few attempts; ``paid`` names an accepted generation at stake."""
-        if self._store is None:
-            self._entry = entry
-            return
-        import tenacity  # not at module level: the operator imports this module at DAG-parse time
-
-        try:
-            for attempt in tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(_STORE_ATTEMPTS),
-                wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=4),
-                reraise=True,
-            ):
-                with attempt:
-                    self._store.set(STATE_KEY, entry.to_json())
-        except Exception as exc:
-            if paid is None:
-                raise I2VStateStoreError(
-                    f"task_state_store could not be written ({type(exc).__name__}: {exc}); nothing was "
-                    "submitted"
-                ) from exc
-            raise I2VNonRetryableError(
-                f"the generation was accepted (and is paid for) but could not be recorded in "
-                f"task_state_store ({type(exc).__name__}: {exc}); failing without retry so that a retry "
-                "does not pay for a second one. Collect its result with "
-                f"I2VTaskSensor(generation_id={paid!r}).",
-                generation_id=paid,
-            ) from exc
-        self._entry = entry
+        self._entries.delete()
 
 
 class Submission:
@@ -371,7 +272,7 @@ class Submission:
         if self.entry is not None or isinstance(exc, I2VNonRetryableError) or self.state is None:
             return
         with contextlib.suppress(Exception):
-            self._ledger._write(
+            self._ledger._entries.write(
                 replace(self._ledger.entry, generation_id=self.state.generation_id, pending_since=None),
                 paid=self.state.generation_id,
             )

@@ -14,7 +14,13 @@ from airflow_provider_i2v.exceptions import (
     I2VGenerationNotFoundError,
     I2VPermissionError,
 )
-from airflow_provider_i2v.hooks.settings import CONN_TYPE, ConnectionSettings, InvalidConnectionError
+from airflow_provider_i2v.hooks.settings import (
+    CONN_TYPE,
+    DEFAULT_CONN_ID,
+    HOOK_NAME,
+    ConnectionSettings,
+    InvalidConnectionError,
+)
 from airflow_provider_i2v.protocol import (
     CREATE_PATH,
     GenerationRequest,
@@ -34,8 +40,8 @@ class I2VHook(BaseHook):
     """Talks to the Vtrix gateway with the bearer key of an ``i2v`` connection.
 
     :param i2v_conn_id: connection id; ``host`` is the gateway base URL (default
-        ``https://cloud.vtrix.ai``), ``password`` the API key; extras ``timeout``,
-        ``max_retries``, ``verify_ssl``, ``proxy``, ``backoff_initial``, ``backoff_max``.
+        ``https://cloud.vtrix.ai``), ``password`` the API key; the optional extras are
+        declared in :data:`airflow_provider_i2v.hooks.settings.EXTRAS`.
 
     HTTP clients are shared per process and connection (keep-alive), so creating many
     hooks is cheap. The key is never logged, never part of ``repr`` and never part
@@ -43,9 +49,9 @@ class I2VHook(BaseHook):
     """
 
     conn_name_attr = "i2v_conn_id"
-    default_conn_name = "i2v_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = CONN_TYPE
-    hook_name = "Image to Video (Vtrix)"
+    hook_name = HOOK_NAME
 
     def __init__(self, i2v_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)

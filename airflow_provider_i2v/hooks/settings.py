@@ -16,13 +16,86 @@ from urllib.parse import urlsplit, urlunsplit
 from airflow_provider_i2v.protocol import DEFAULT_BASE_URL
 
 CONN_TYPE = "i2v"
+DEFAULT_CONN_ID = "i2v_default"
+#: The connection type's display name (UI, ``airflow providers hooks``).
+HOOK_NAME = "Image to Video (Vtrix)"
 
-#: Connection extras (JSON keys) and their defaults; the UI form declares the same names
-#: in get_provider_info.py.
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_BACKOFF_INITIAL = 1.0
-DEFAULT_BACKOFF_MAX = 60.0
+
+@dataclass(frozen=True)
+class Extra:
+    """One connection extra, declared once: its JSON key, how it is read, its UI form field."""
+
+    name: str
+    label: str
+    description: str
+    kind: str  # JSON schema type: "number", "integer", "boolean" or "string"
+    default: Any = None
+    minimum: float | None = None
+
+    def form_field(self) -> dict[str, Any]:
+        """The ``conn-fields`` entry of the provider info (Airflow 3's declarative form)."""
+        schema: dict[str, Any] = {"type": [self.kind, "null"]}
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        return {"label": self.label, "description": self.description, "schema": schema}
+
+
+#: Every connection extra (all optional). ``verify_ssl`` also takes a CA bundle path.
+EXTRAS: tuple[Extra, ...] = (
+    Extra(
+        "timeout",
+        "Request timeout (s)",
+        "Seconds to wait for each HTTP request to the gateway.",
+        kind="number",
+        default=30.0,
+        minimum=0.1,
+    ),
+    Extra(
+        "max_retries",
+        "Retry budget",
+        "Retries of one request on transient errors (408, 429, 5xx, resets, timeouts). "
+        "A create is repeated only when nothing can have been created.",
+        kind="integer",
+        default=5,
+        minimum=0,
+    ),
+    Extra(
+        "backoff_initial",
+        "Initial back-off (s)",
+        "First wait between retries; doubles each time, with jitter. Retry-After wins.",
+        kind="number",
+        default=1.0,
+        minimum=0,
+    ),
+    Extra(
+        "backoff_max",
+        "Maximum back-off (s)",
+        "Longest wait between two retries (unless the gateway's Retry-After says more).",
+        kind="number",
+        default=60.0,
+        minimum=0,
+    ),
+    Extra(
+        "verify_ssl",
+        "Verify TLS certificates",
+        "Turn off only for a test gateway with a self-signed certificate.",
+        kind="boolean",
+        default=True,
+    ),
+    Extra(
+        "proxy",
+        "Proxy URL",
+        "HTTP(S) proxy for gateway requests, e.g. http://proxy.internal:3128.",
+        kind="string",
+    ),
+)
+_EXTRA = {extra.name: extra for extra in EXTRAS}
+DEFAULT_TIMEOUT: float = _EXTRA["timeout"].default
+DEFAULT_MAX_RETRIES: int = _EXTRA["max_retries"].default
+DEFAULT_BACKOFF_INITIAL: float = _EXTRA["backoff_initial"].default
+DEFAULT_BACKOFF_MAX: float = _EXTRA["backoff_max"].default
 
 
 class InvalidConnectionError(ValueError):
@@ -87,12 +160,12 @@ class ConnectionSettings:
         return cls(
             base_url=base_url.rstrip("/"),
             api_key=api_key,
-            timeout=_number(extra, "timeout", DEFAULT_TIMEOUT, minimum=0.1),
-            max_retries=int(_number(extra, "max_retries", DEFAULT_MAX_RETRIES, minimum=0)),
+            timeout=_number(extra, _EXTRA["timeout"]),
+            max_retries=int(_number(extra, _EXTRA["max_retries"])),
             verify=_verify(extra),
             proxy=_text(extra, "proxy"),
-            backoff_initial=_number(extra, "backoff_initial", DEFAULT_BACKOFF_INITIAL, minimum=0.0),
-            backoff_max=_number(extra, "backoff_max", DEFAULT_BACKOFF_MAX, minimum=0.0),
+            backoff_initial=_number(extra, _EXTRA["backoff_initial"]),
+            backoff_max=_number(extra, _EXTRA["backoff_max"]),
         )
 
 
@@ -110,7 +183,8 @@ def _lookup(extra: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def _number(extra: Mapping[str, Any], name: str, default: float, *, minimum: float) -> float:
+def _number(extra: Mapping[str, Any], declared: Extra) -> float:
+    name, default, minimum = declared.name, float(declared.default), float(declared.minimum or 0.0)
     raw = _lookup(extra, name)
     if raw is None:
         return default

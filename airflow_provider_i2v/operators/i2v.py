@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_i2v.exceptions import I2VError, I2VInvalidRequestError, I2VTimeoutError
+from airflow_provider_i2v.hooks.settings import DEFAULT_CONN_ID
 from airflow_provider_i2v.links.i2v import I2VVideoLink
 from airflow_provider_i2v.operators.params import (
     REQUEST_PARAMS,
@@ -100,7 +101,7 @@ class ImageToVideoOperator(BaseOperator):
         prompt_optimizer: bool = MINIMAX_I2V_01_LIVE.default_prompt_optimizer,
         callback_url: str | None = None,
         aigc_watermark: bool = MINIMAX_I2V_01_LIVE.default_aigc_watermark,
-        i2v_conn_id: str = "i2v_default",
+        i2v_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = True,
         poll_interval: float = 10.0,
         max_poll_interval: float = 60.0,

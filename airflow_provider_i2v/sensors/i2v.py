@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from airflow_provider_i2v.hooks.settings import DEFAULT_CONN_ID
 from airflow_provider_i2v.links.i2v import I2VVideoLink
 from airflow_provider_i2v.protocol import DEFAULT_MODEL, GenerationState, GenerationStatus
 from airflow_provider_i2v.resume import GenerationLedger, forget_after_success
@@ -50,7 +51,7 @@ class I2VTaskSensor(BaseSensorOperator):
         self,
         *,
         generation_id: str,
-        i2v_conn_id: str = "i2v_default",
+        i2v_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = True,
         poll_interval: float = 10.0,
         max_poll_interval: float = 60.0,

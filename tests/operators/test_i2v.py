@@ -21,7 +21,7 @@ from airflow_provider_i2v.exceptions import (
     I2VTimeoutError,
 )
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
-from airflow_provider_i2v.resume import STATE_KEY
+from airflow_provider_i2v.state import STATE_KEY
 from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 from tests.conftest import API_KEY, DictStateStore, make_context
 from tests.sim_helpers import creations, record_success, requests_received, run_trigger

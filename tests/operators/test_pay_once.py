@@ -16,8 +16,8 @@ from airflow_provider_i2v.exceptions import (
     I2VStateStoreError,
 )
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
-from airflow_provider_i2v.resume import STATE_KEY
 from airflow_provider_i2v.simulator import Fault
+from airflow_provider_i2v.state import STATE_KEY
 from tests.conftest import DictStateStore, RecordingTI, make_context
 from tests.sim_helpers import creations
 
