@@ -214,16 +214,50 @@ def test_malformed_rotates_through_variants(client: httpx.Client, sim: Simulator
     assert len(bodies) == 4
 
 
-def test_missing_id(client: httpx.Client, sim: Simulator) -> None:
+def test_missing_id_on_create_is_a_failed_creation_with_an_error(
+    client: httpx.Client, sim: Simulator
+) -> None:
     _fault(sim, "missing_id", "create")
     response = client.post(CREATE_PATH, json=create_body())
     assert response.status_code == 200
-    assert "id" not in response.json()
-    assert response.json()["status"] == "in_progress"
+    answer = response.json()
+    assert "id" not in answer
+    assert answer["error"] == {"code": 10006099, "error_message": "Task creation error"}
+    assert answer["status"] == "failed"
     with pytest.raises(MalformedResponseError):
-        parse_generation(response.json())
+        parse_generation(answer)
     assert sim.creations == 0
     assert sim.stats()["creates_answered"] == 0
+    assert sim.requests[-1].generation_id is None
+
+
+@pytest.mark.parametrize(
+    ("shape", "form", "expected"),
+    [
+        ("string", "int", "Task creation error"),
+        ("object_message", "string", {"code": "010006099", "message": "Task creation error"}),
+    ],
+)
+def test_missing_id_on_create_follows_the_error_knobs(
+    client: httpx.Client, sim: Simulator, shape: str, form: str, expected: object
+) -> None:
+    _fault(sim, "missing_id", "create", error_shape=shape, error_code_form=form)
+    assert client.post(CREATE_PATH, json=create_body()).json()["error"] == expected
+    sim.configure(create_error_code="E_QUOTA", error_shape="object")
+    assert client.post(CREATE_PATH, json=create_body()).json()["error"] == {
+        "code": "E_QUOTA",
+        "error_message": "unknown vendor failure",
+    }
+    assert sim.creations == 0
+
+
+def test_missing_id_on_poll_leaves_the_id_out(client: httpx.Client, sim: Simulator) -> None:
+    generation_id = create(client)["id"]
+    _fault(sim, "missing_id", "poll")
+    answer = poll(client, generation_id)
+    assert "id" not in answer
+    assert answer["status"] == "in_progress"
+    assert "error" not in answer
 
 
 @pytest.mark.parametrize("chunked", [True, False])
