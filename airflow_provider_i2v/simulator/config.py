@@ -21,6 +21,7 @@ from airflow_provider_i2v.protocol import (
     KNOWN_ERROR_CODES,
     GenerationStatus,
     is_http_url,
+    is_int,
     normalise_error_code,
     normalise_status,
 )
@@ -82,7 +83,8 @@ def _even(value: int) -> str | None:
 
 
 def _error_code(value: Any) -> Any:
-    return normalise_error_code(value) if value is not None else None
+    """A code given as ``10006095`` or ``"010006095"``, in the protocol's one form."""
+    return normalise_error_code(value) if isinstance(value, str) or is_int(value) else value
 
 
 @dataclass

@@ -124,6 +124,7 @@ class MediaLibrary:
     def clear(self) -> None:
         self._frames.clear()
         self._videos.clear()
+        self.render_seconds.clear()
 
     async def prepare(self, image: str, *, width: int, height: int, fps: int, seconds: int) -> MediaSpec:
         """Decode the first frame of ``image`` (off the event loop) and keep it for rendering."""

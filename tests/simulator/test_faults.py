@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -192,6 +193,53 @@ def test_slow_answers_late_and_times_clients_out(server: SimulatorServer, sim: S
     time.sleep(0.45)
     assert sim.creations == 2  # a create that timed out may still have been created
     assert [r.fault for r in sim.requests] == ["slow", "slow"]
+
+
+def test_slow_create_holds_the_answer_of_a_generation_that_already_exists(
+    server: SimulatorServer, sim: Simulator
+) -> None:
+    """What a test needs to hit a task's execution_timeout while its create is on the wire:
+    the generation exists while its answer is held, and a client that gives up never gets it."""
+    _fault(sim, "slow", "create", slow_seconds=30)
+    outcome: list[BaseException | httpx.Response] = []
+
+    def hasty_create() -> None:
+        with httpx.Client(base_url=server.url, headers=auth_header(API_KEY), timeout=1.5) as hasty:
+            try:
+                outcome.append(hasty.post(CREATE_PATH, json=create_body()))
+            except httpx.HTTPError as exc:  # the timeout: the client closes its connection
+                outcome.append(exc)
+
+    waiting = threading.Thread(target=hasty_create)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while sim.creations == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sim.creations == 1  # created ...
+    assert outcome == []  # ... while the answer is held
+    assert sim.requests == []  # recorded once its fate is known
+    waiting.join(10)
+    [error] = outcome
+    assert isinstance(error, httpx.ReadTimeout)
+    deadline = time.monotonic() + 10
+    while not sim.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [record] = sim.requests
+    assert (record.status, record.fault, record.client_gave_up) == (None, "slow", True)
+    assert record.generation_id == sim.generation_ids[0]  # it was created all the same
+    stats = sim.stats()
+    assert (stats["creates"], stats["creates_accepted"], stats["creates_answered"]) == (1, 1, 0)
+    assert stats["statuses"] == {"none": 1}
+
+
+def test_a_held_answer_that_is_waited_for_is_delivered(server: SimulatorServer, sim: Simulator) -> None:
+    _fault(sim, "slow", "poll", slow_seconds=0.3)
+    with httpx.Client(base_url=server.url, headers=auth_header(API_KEY), timeout=5) as patient:
+        generation_id = create(patient)["id"]
+        assert poll(patient, generation_id)["id"] == generation_id
+    record = sim.requests[-1]
+    assert (record.status, record.fault, record.client_gave_up) == (200, "slow", False)
+    assert sim.stats()["polls_answered"] == 1
 
 
 # ----------------------------------------------------------------------------- bodies
