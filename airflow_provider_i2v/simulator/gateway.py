@@ -13,7 +13,8 @@ Order of events for a gateway request, which is what makes faults predictable:
    ``lost_create_answer``). Body faults only replace a *successful* answer; a refused
    request gets its refusal and is recorded without the fault.
 
-What each fault does at its step is :mod:`.fault_answers`; this module is the gateway.
+What each fault does at its step is :mod:`.fault_answers` (a :class:`Reply` per request);
+this module is the gateway.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import time
 
 from airflow_provider_i2v.protocol import GenerationRequest, GenerationStatus, bearer_token
 
-from . import asgi, fault_answers, media
+from . import asgi, media
 from .asgi import Receive, Scope, Send
 from .bodies import render_created, render_creation_failed, render_polled
 from .config import SimConfig
-from .faults import Fault, FaultKind
+from .fault_answers import Reply
+from .faults import FaultKind
 from .media import MediaSpec
 from .record import Exchange
 from .routes import Endpoint, Route, file_path
@@ -49,46 +51,46 @@ class Gateway:
         self, route: Route, scope: Scope, receive: Receive, send: Send, exchange: Exchange
     ) -> None:
         """Answer one gateway request (``exchange`` was made from ``route`` and is recorded)."""
-        if route.endpoint is Endpoint.CREATE:
-            await self._create(scope, receive, send, exchange)
-        elif route.endpoint is Endpoint.POLL:
-            await self._poll(scope, receive, send, exchange)
-        elif route.endpoint is Endpoint.FILES:
-            await self._file(receive, send, exchange)
-        else:
-            await asgi.read_body(receive, MAX_REQUEST_BODY_BYTES)
-            status = 405 if route.known_path else 404
-            message = f"{exchange.method} {exchange.path}: no such endpoint"
-            await fault_answers.refuse(None, self._state.config, send, receive, exchange, status, message)
-
-    async def _create(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
         state, config = self._state, self._state.config
-        fault = self._pick(config, exchange)
+        fault = None
+        if route.endpoint is not Endpoint.OTHER:
+            fault = state.picker.pick(config.faults, route.endpoint, state.rng)
+            exchange.fault = fault.kind if fault is not None else None
         body, too_large = await asgi.read_body(receive, MAX_REQUEST_BODY_BYTES)
-        if await fault_answers.answer_instead(fault, config, state.bodies, send, receive, exchange):
+        reply = Reply(fault, config, state.bodies, send, receive, exchange)
+        if await reply.instead():
             return
-        problem: tuple[int, str] | None = None
-        if not self._authorised(scope, config):
-            problem = 401, _UNAUTHORISED
-        elif too_large:
-            problem = 400, f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes"
+        if route.endpoint is Endpoint.CREATE:
+            await self._create(scope, reply, body, too_large)
+        elif route.endpoint is Endpoint.POLL:
+            await self._poll(scope, reply)
+        elif route.endpoint is Endpoint.FILES:
+            await self._file(reply)
         else:
-            try:
-                if len(body) > _THREAD_PARSE_BYTES:
-                    parsed = await asyncio.to_thread(read_create_request, body)
-                else:
-                    parsed = read_create_request(body)
-            except InvalidCreateRequest as exc:
-                problem = 400, str(exc)
-        if problem is not None:
-            await fault_answers.refuse(fault, config, send, receive, exchange, *problem)
+            status = 405 if route.known_path else 404
+            await reply.refuse(status, f"{exchange.method} {exchange.path}: no such endpoint")
+
+    async def _create(self, scope: Scope, reply: Reply, body: bytes, too_large: bool) -> None:
+        state, config, exchange = self._state, reply.config, reply.exchange
+        if not self._authorised(scope, config):
+            await reply.refuse(401, _UNAUTHORISED)
+            return
+        if too_large:
+            await reply.refuse(400, f"the request body is over {MAX_REQUEST_BODY_BYTES} bytes")
+            return
+        try:
+            if len(body) > _THREAD_PARSE_BYTES:
+                parsed = await asyncio.to_thread(read_create_request, body)
+            else:
+                parsed = read_create_request(body)
+        except InvalidCreateRequest as exc:
+            await reply.refuse(400, str(exc))
             return
         request = parsed.request
         exchange.params = parsed.sent
-        if fault is not None and fault.kind is FaultKind.MISSING_ID:
+        if reply.fault is not None and reply.fault.kind is FaultKind.MISSING_ID:
             # A 200 without an id is a failed creation (the vendor's CLI reads it so): nothing is created.
-            payload = render_creation_failed(request.model, config)
-            await fault_answers.answer(fault, config, state.bodies, send, receive, exchange, payload)
+            await reply.answer(render_creation_failed(request.model, config))
             return
         spec = await self._media_spec(config, request)
         generation = state.store.create(
@@ -96,66 +98,37 @@ class Gateway:
         )
         state.recorder.accepted()
         exchange.generation_id = generation.generation_id
-        payload = render_created(generation, config)
-        await fault_answers.answer(fault, config, state.bodies, send, receive, exchange, payload)
+        await reply.answer(render_created(generation, config))
 
-    async def _poll(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
-        state, config = self._state, self._state.config
-        fault = self._pick(config, exchange)
-        await asgi.read_body(receive, MAX_REQUEST_BODY_BYTES)
-        if await fault_answers.answer_instead(fault, config, state.bodies, send, receive, exchange):
-            return
+    async def _poll(self, scope: Scope, reply: Reply) -> None:
+        state, config, exchange = self._state, reply.config, reply.exchange
         if not self._authorised(scope, config):
-            await fault_answers.refuse(fault, config, send, receive, exchange, 401, _UNAUTHORISED)
+            await reply.refuse(401, _UNAUTHORISED)
             return
         generation = state.store.get(exchange.generation_id or "")
         if generation is None:
-            message = f"generation {exchange.generation_id!r} not found"
-            await fault_answers.refuse(fault, config, send, receive, exchange, 404, message)
+            await reply.refuse(404, f"generation {exchange.generation_id!r} not found")
             return
         generation.polls += 1
         url = self._base_url(scope, config) + file_path(generation.generation_id)
         payload = render_polled(generation, config, state.clock(), url)
-        if fault is not None and fault.kind is FaultKind.MISSING_ID:
+        if reply.fault is not None and reply.fault.kind is FaultKind.MISSING_ID:
             del payload["id"]
-        await fault_answers.answer(fault, config, state.bodies, send, receive, exchange, payload)
+        await reply.answer(payload)
 
-    async def _file(self, receive: Receive, send: Send, exchange: Exchange) -> None:
-        state, config = self._state, self._state.config
-        fault = self._pick(config, exchange)
-        await asgi.read_body(receive, MAX_REQUEST_BODY_BYTES)
-        if await fault_answers.answer_instead(fault, config, state.bodies, send, receive, exchange):
-            return
+    async def _file(self, reply: Reply) -> None:
+        state, exchange = self._state, reply.exchange
         generation = state.store.get(exchange.generation_id or "")
         data = None
         if generation is not None and generation.phase(state.clock()) is GenerationStatus.COMPLETED:
-            data = await state.media.file_bytes(
-                generation.generation_id, generation.media or MediaSpec(size=config.file_size)
-            )
+            spec = generation.media or MediaSpec(size=reply.config.file_size)
+            data = await state.media.file_bytes(generation.generation_id, spec)
         if data is None:
-            await fault_answers.refuse(
-                fault, config, send, receive, exchange, 404, f"no file {exchange.path!r}"
-            )
+            await reply.refuse(404, f"no file {exchange.path!r}")
             return
-        head = exchange.method == "HEAD"
-        await fault_answers.hold(fault, config.slow_seconds, send, receive, exchange)
-        exchange.status = 200
-        if fault is not None and fault.kind is FaultKind.TRUNCATED_BODY:
-            if not head:
-                exchange.commit()
-                await asgi.send_truncated(send, receive, 200, data, content_type=media.CONTENT_TYPE)
-                return
-            exchange.fault = None  # a HEAD has no body to truncate
-        exchange.answered = True
-        exchange.commit()
-        await asgi.respond_stream(send, 200, data, content_type=media.CONTENT_TYPE, head_only=head)
+        await reply.file(data, media.CONTENT_TYPE)
 
     # ---------------------------------------------------------------- helpers
-
-    def _pick(self, config: SimConfig, exchange: Exchange) -> Fault | None:
-        fault = self._state.picker.pick(config.faults, exchange.endpoint, self._state.rng)
-        exchange.fault = fault.kind if fault is not None else None
-        return fault
 
     async def _media_spec(self, config: SimConfig, request: GenerationRequest) -> MediaSpec:
         """What the new generation's file will be; a rendering's first frame is decoded now."""
