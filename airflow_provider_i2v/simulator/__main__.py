@@ -17,6 +17,7 @@ import logging
 import signal
 import sys
 import threading
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
@@ -69,9 +70,8 @@ def _add_flag(group: argparse._ArgumentGroup, item: settings.Declared) -> None:
         group.add_argument(*names, dest=item.name, action=argparse.BooleanOptionalAction, help=text)
         return
     options = [option for option in settings.options(item.hint) if option is not type(None)]
-    element = _element(options[0])
-    parse = spec.parse or _reader(options[0] if element is None else element)
-    parse = _explained(parse)
+    element = settings.element_of(options[0])
+    parse = _explained(spec.parse or _reader(options[0] if element is None else element))
     if element is not None:  # a list: the flag is repeatable
         group.add_argument(
             *names, dest=item.name, action="append", type=parse, metavar=spec.metavar, help=text
@@ -84,27 +84,14 @@ def _add_flag(group: argparse._ArgumentGroup, item: settings.Declared) -> None:
     )
 
 
-def _element(hint: Any) -> Any:
-    """The element type of a ``tuple[X, ...]`` hint, else ``None``."""
-    import typing
-
-    return typing.get_args(hint)[0] if typing.get_origin(hint) is tuple else None
-
-
 def _reader(hint: Any) -> Callable[[str], Any]:
-    """How one command-line word becomes a value of type ``hint``."""
-    origin = _origin(hint)
+    """How one command-line word becomes a value of type ``hint``: JSON for an object."""
+    origin = typing.get_origin(hint) or hint
     if origin is Mapping:
         return _json_object
     if origin in (int, float, str):
         return origin  # type: ignore[no-any-return]
     return str
-
-
-def _origin(hint: Any) -> Any:
-    import typing
-
-    return typing.get_origin(hint) or hint
 
 
 def _explained(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -120,6 +107,8 @@ def _explained(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, and ``none`` (or ``null``) for a setting that may be unset."""
+
     def read(text: str) -> Any:
         return None if text.strip().lower() in _NONE_WORDS else parse(text)
 
@@ -134,11 +123,10 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    if value is None:
+    """A default as the help shows it: ``none`` for unset or empty."""
+    if value is None or (isinstance(value, tuple | dict) and not value):
         return "none"
-    if isinstance(value, tuple | dict) and not value:
-        return "none"
-    return json.dumps(value) if isinstance(value, str) and not value else str(value)
+    return str(value)
 
 
 _SERVER_FLAGS = frozenset({"host", "port", "log_level", "access_log", "config_json"})

@@ -13,6 +13,7 @@ testing nothing.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,13 @@ def _even(value: int) -> str | None:
     return None if value % 2 == 0 else f"must be even (H.264 yuv420p halves it), not {value}"
 
 
+def _renderable(value: str) -> str | None:
+    """``rendered`` needs PyAV (looked up, not imported: importing the simulator stays cheap)."""
+    if value == "rendered" and importlib.util.find_spec("av") is None:
+        return 'rendered needs the video extra (PyAV): pip install "airflow-provider-i2v[video]"'
+    return None
+
+
 def _error_code(value: Any) -> Any:
     """A code given as ``10006095`` or ``"010006095"``, in the protocol's one form."""
     return normalise_error_code(value) if isinstance(value, str) or is_int(value) else value
@@ -98,7 +106,7 @@ class SimConfig:
     # ---------------------------------------------------------------- auth
     api_keys: tuple[str, ...] = setting(
         (),
-        help="accepted bearer keys (repeatable); empty: any non-empty key",
+        help="an accepted bearer key (repeatable); none: any non-empty key",
         convert=_keys,
         check=_non_empty_keys,
         flag="--api-key",
@@ -126,7 +134,7 @@ class SimConfig:
     )
     queue_status: str | None = setting(
         None,
-        help="status spelling while queued (e.g. in_queue, pending); default: running_status",
+        help="status spelling while queued (e.g. in_queue, pending); none: running_status",
         check=_spelling_of(GenerationStatus.RUNNING),
     )
     report_progress: bool = setting(
@@ -134,7 +142,7 @@ class SimConfig:
     )
     progress_step: float | None = setting(
         None,
-        help="coarse progress: rounded down to multiples of this (e.g. 0.1); default: fine-grained",
+        help="coarse progress: rounded down to multiples of this (e.g. 0.1); none: fine-grained",
         minimum=0,
         maximum=1,
         exclusive=True,
@@ -195,7 +203,7 @@ class SimConfig:
         minimum=0,
         maximum=1,
     )
-    fail_message: str | None = setting(None, help="message of failures; default: the code's meaning")
+    fail_message: str | None = setting(None, help="message of failures; none: the code's meaning")
     error_shape: str = setting(
         "object",
         help='a failure\'s error: {"code", "error_message"} (object), {"code", "message"}, or a string',
@@ -249,12 +257,13 @@ class SimConfig:
     )
     # ---------------------------------------------------------------- output files
     public_url: str | None = setting(
-        None, help="base URL of output files; default: the scheme and Host the client used", check=_http_url
+        None, help="base URL of output files; none: the scheme and Host the client used", check=_http_url
     )
     video_mode: str = setting(
         "synthetic",
         help="output files: synthetic (cheap deterministic bytes) or rendered (a playable MP4 of the image)",
         choices=("synthetic", "rendered"),
+        check=_renderable,
     )
     file_size: int = setting(256 * 1024, help="size in bytes of every synthetic output file", minimum=1)
     video_width: int = setting(640, help="width of rendered videos", minimum=16, maximum=1920, check=_even)

@@ -94,6 +94,13 @@ def options(hint: Any) -> tuple[Any, ...]:
     return (hint,)
 
 
+def element_of(hint: Any) -> Any:
+    """The element type of a ``tuple[X, ...]`` hint (``Any`` if unsaid), else ``None``."""
+    if (typing.get_origin(hint) or hint) is not tuple:
+        return None
+    return (typing.get_args(hint) or (Any,))[0]
+
+
 def conforms(value: Any, hint: Any) -> bool:
     """Whether ``value`` is of type ``hint`` as JSON means it (``True`` is no number)."""
     for option in options(hint):
@@ -107,7 +114,7 @@ def conforms(value: Any, hint: Any) -> bool:
         elif origin is float:
             matched = is_number(value)
         elif origin is tuple:
-            (item, *_) = typing.get_args(option) or (Any,)
+            item = element_of(option)
             matched = isinstance(value, tuple) and all(item is Any or conforms(v, item) for v in value)
         else:
             matched = isinstance(value, origin)
@@ -124,8 +131,7 @@ def describe(hint: Any) -> str:
         if option is type(None):
             words.append("null")
         elif origin is tuple:
-            (item, *_) = typing.get_args(option) or (Any,)
-            words.append(f"a list of {getattr(item, '__name__', item)}")
+            words.append(f"a list of {getattr(element_of(option), '__name__', 'values')}")
         else:
             words.append(
                 {
@@ -148,8 +154,8 @@ def coerce(value: Any, hint: Any) -> Any:
     if conforms(value, hint):
         return value
     for option in options(hint):
-        if typing.get_origin(option) is tuple and isinstance(value, list | tuple):
-            (item, *_) = typing.get_args(option) or (Any,)
+        item = element_of(option)
+        if item is not None and isinstance(value, list | tuple):
             reader = getattr(item, "from_value", None)
             return tuple(reader(v) if reader is not None else v for v in value)
     return value

@@ -162,3 +162,15 @@ def test_checks_no_type_can_say() -> None:
         SimConfig(api_keys=("",))
     assert SimConfig(api_keys=["a", "b"]).api_keys == ("a", "b")  # type: ignore[arg-type]
     assert SimConfig(create_error_code=10006096).create_error_code == "010006096"  # type: ignore[arg-type]
+
+
+def test_every_setting_and_fault_kind_is_documented() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    config_table = page.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    faults_table = page.split("## Faults", 1)[1].split("\n## ", 1)[0]
+    for item in SETTINGS:
+        assert f"`{item.name}`" in config_table, item.name
+    for kind in FAULT_KINDS:
+        assert f"| `{kind}` |" in faults_table, kind

@@ -121,6 +121,20 @@ def test_a_video_whose_frame_left_the_cache_has_expired(client: httpx.Client, si
     assert poll(client, oldest)["status"] == "completed"  # the generation itself is still there
 
 
+def test_rendered_without_pyav_is_refused_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from airflow_provider_i2v.simulator import SimConfig
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a)
+    )
+    with pytest.raises(ValueError, match=r"video_mode rendered needs the video extra"):
+        SimConfig(video_mode="rendered")
+    assert SimConfig().video_mode == "synthetic"  # the default needs nothing
+
+
 def test_synthetic_is_the_default_and_needs_no_rendering(client: httpx.Client, sim: Simulator) -> None:
     sim.configure(generation_seconds=0)
     generation_id = create(client)["id"]
