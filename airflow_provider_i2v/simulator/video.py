@@ -41,16 +41,16 @@ def render(frame: Image.Image, *, width: int, height: int, fps: int, seconds: in
     the zoom it allows.
     """
     import av
-    import av.container
 
     planes = _planes(frame)
     count = max(1, fps * seconds)
     handle, path = tempfile.mkstemp(suffix=".mp4", prefix="i2v-sim-")
     os.close(handle)
     try:
-        container: Any = av.open(path, "w", format="mp4", options={"movflags": "+faststart"})
+        # faststart: the moov atom first; bitexact: no muxer version string in the file.
+        options = {"movflags": "+faststart", "fflags": "+bitexact"}
+        container: Any = av.open(path, "w", format="mp4", options=options)
         with container:
-            container.flags |= av.container.Flags.bitexact.value  # no muxer version string
             stream = container.add_stream(
                 "libx264", rate=fps, options={"preset": PRESET, "crf": str(CRF), "threads": "1"}
             )
