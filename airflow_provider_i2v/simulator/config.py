@@ -13,21 +13,13 @@ testing nothing.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_i2v.protocol import (
-    KNOWN_ERROR_CODES,
-    GenerationStatus,
-    is_http_url,
-    is_int,
-    normalise_error_code,
-    normalise_status,
-)
+from airflow_provider_i2v.protocol import KNOWN_ERROR_CODES, GenerationStatus
 
-from . import settings
+from . import rules, settings
 from .faults import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, FaultKind, survivable_faults
 from .settings import setting
 
@@ -51,50 +43,6 @@ MALFORMED_STYLES = ("truncated", "html", "empty", "not_object")
 TASK_CREATION_ERROR = next(code for code, text in KNOWN_ERROR_CODES.items() if "creation" in text.lower())
 
 
-def _spelling_of(expected: GenerationStatus | None) -> Callable[[Any], str | None]:
-    """A status spelling must read as ``expected`` (an unknown one must read as nothing known)."""
-
-    def check(value: Any) -> str | None:
-        if not value:
-            return "must be a non-empty string"
-        status, known = normalise_status(value)
-        if expected is None and known:
-            return f"{value!r} is a known spelling; an unknown status must be unknown"
-        if expected is not None and status is not expected:
-            return f"{value!r} does not read as {expected.value!r} (case-insensitively)"
-        return None
-
-    return check
-
-
-def _keys(value: Any) -> Any:
-    return (value,) if isinstance(value, str) else (() if value is None else value)
-
-
-def _non_empty_keys(keys: tuple[str, ...]) -> str | None:
-    return "must be non-empty strings" if not all(keys) else None
-
-
-def _http_url(value: str) -> str | None:
-    return None if is_http_url(value) else f"must be an http(s) URL, not {value!r}"
-
-
-def _even(value: int) -> str | None:
-    return None if value % 2 == 0 else f"must be even (H.264 yuv420p halves it), not {value}"
-
-
-def _renderable(value: str) -> str | None:
-    """``rendered`` needs PyAV (looked up, not imported: importing the simulator stays cheap)."""
-    if value == "rendered" and importlib.util.find_spec("av") is None:
-        return 'rendered needs the video extra (PyAV): pip install "airflow-provider-i2v[video]"'
-    return None
-
-
-def _error_code(value: Any) -> Any:
-    """A code given as ``10006095`` or ``"010006095"``, in the protocol's one form."""
-    return normalise_error_code(value) if isinstance(value, str) or is_int(value) else value
-
-
 @dataclass
 class SimConfig:
     """Everything that shapes the simulator's answers. Mutable while it runs.
@@ -107,8 +55,8 @@ class SimConfig:
     api_keys: tuple[str, ...] = setting(
         (),
         help="an accepted bearer key (repeatable); none: any non-empty key",
-        convert=_keys,
-        check=_non_empty_keys,
+        convert=rules.keys,
+        check=rules.non_empty_keys,
         flag="--api-key",
         metavar="KEY",
     )
@@ -135,7 +83,7 @@ class SimConfig:
     queue_status: str | None = setting(
         None,
         help="status spelling while queued (e.g. in_queue, pending); none: running_status",
-        check=_spelling_of(GenerationStatus.RUNNING),
+        check=rules.spelling_of(GenerationStatus.RUNNING),
     )
     report_progress: bool = setting(
         True, help="send progress while running and 1.0 on the completed answer", aliases=("--progress",)
@@ -151,20 +99,20 @@ class SimConfig:
     running_status: str = setting(
         GenerationStatus.RUNNING.wire,
         help="spelling of the running status (create answer and running polls, e.g. pending)",
-        check=_spelling_of(GenerationStatus.RUNNING),
+        check=rules.spelling_of(GenerationStatus.RUNNING),
     )
     completed_status: str = setting(
         GenerationStatus.COMPLETED.wire,
         help="spelling of the completed status (e.g. success)",
-        check=_spelling_of(GenerationStatus.COMPLETED),
+        check=rules.spelling_of(GenerationStatus.COMPLETED),
     )
     failed_status: str = setting(
         GenerationStatus.FAILED.wire,
         help="spelling of the failed status",
-        check=_spelling_of(GenerationStatus.FAILED),
+        check=rules.spelling_of(GenerationStatus.FAILED),
     )
     unknown_status: str = setting(
-        "warming_up", help="the made-up status of the first polls", check=_spelling_of(None)
+        "warming_up", help="the made-up status of the first polls", check=rules.spelling_of(None)
     )
     unknown_status_polls: int = setting(
         0, help="the first N polls of each generation answer unknown_status", minimum=0
@@ -195,7 +143,7 @@ class SimConfig:
     fail_code: str | None = setting(
         None,
         help="failure code (e.g. 010006095): alone, every generation fails with it",
-        convert=_error_code,
+        convert=rules.error_code,
     )
     fail_rate: float | None = setting(
         None,
@@ -217,7 +165,7 @@ class SimConfig:
     create_error_code: str = setting(
         TASK_CREATION_ERROR,
         help="code of the failed creation that the missing_id fault answers on a create",
-        convert=_error_code,
+        convert=rules.error_code,
     )
     # ---------------------------------------------------------------- faults
     faults: tuple[Fault, ...] = setting(
@@ -257,17 +205,21 @@ class SimConfig:
     )
     # ---------------------------------------------------------------- output files
     public_url: str | None = setting(
-        None, help="base URL of output files; none: the scheme and Host the client used", check=_http_url
+        None, help="base URL of output files; none: the scheme and Host the client used", check=rules.http_url
     )
     video_mode: str = setting(
         "synthetic",
         help="output files: synthetic (cheap deterministic bytes) or rendered (a playable MP4 of the image)",
         choices=("synthetic", "rendered"),
-        check=_renderable,
+        check=rules.renderable,
     )
     file_size: int = setting(256 * 1024, help="size in bytes of every synthetic output file", minimum=1)
-    video_width: int = setting(640, help="width of rendered videos", minimum=16, maximum=1920, check=_even)
-    video_height: int = setting(360, help="height of rendered videos", minimum=16, maximum=1080, check=_even)
+    video_width: int = setting(
+        640, help="width of rendered videos", minimum=16, maximum=1920, check=rules.even
+    )
+    video_height: int = setting(
+        360, help="height of rendered videos", minimum=16, maximum=1080, check=rules.even
+    )
     video_fps: int = setting(24, help="frame rate of rendered videos", minimum=1, maximum=60)
     # ---------------------------------------------------------------- the simulator itself
     seed: int | None = setting(
