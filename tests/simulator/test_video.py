@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from airflow_provider_i2v.simulator import Simulator, file_path
+from airflow_provider_i2v.simulator import Simulator, SimulatorServer, file_path
 from airflow_provider_i2v.simulator.media import FRAME_CACHE_SIZE
 
 from .helpers import create, poll
@@ -141,3 +143,38 @@ def test_synthetic_is_the_default_and_needs_no_rendering(client: httpx.Client, s
     data = client.get(file_path(generation_id)).content
     assert generation_id.encode() in data[:100]  # the cheap deterministic bytes
     assert sim.render_seconds == []
+
+
+def test_rendering_leaves_the_event_loop_free(
+    server: SimulatorServer, client: httpx.Client, sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a video renders (held mid-render here), other requests are answered: it runs in a thread."""
+    from airflow_provider_i2v.simulator import video
+
+    started, release = threading.Event(), threading.Event()
+    real = video.render_timed
+
+    def held_render(*args: Any, **kwargs: Any) -> tuple[bytes, float]:
+        started.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video, "render_timed", held_render)
+    _rendered(sim)
+    rendered, other = create(client, image=_image_url((200, 120, 40)))["id"], create(client)["id"]
+    downloads: list[int] = []
+
+    def download() -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as downloader:
+            downloads.append(downloader.get(file_path(rendered)).status_code)
+
+    downloading = threading.Thread(target=download)
+    downloading.start()
+    try:
+        assert started.wait(10)
+        assert poll(client, other)["status"] == "completed"  # answered mid-render
+        assert downloads == []
+    finally:
+        release.set()
+        downloading.join(30)
+    assert downloads == [200]
