@@ -15,15 +15,17 @@ Usage::
         assert server.simulator.creations == 1
 
 Importing this package is cheap and never imports Airflow; uvicorn is imported only
-when a server starts.
+when a server starts, PyAV and Pillow only when a video is rendered.
 """
 
 from __future__ import annotations
 
-from .app import FILES_PREFIX, Simulator, file_path
-from .config import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, SimConfig, survivable_faults
+from .app import Simulator
+from .config import SimConfig
+from .faults import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, FaultKind, survivable_faults
 from .generations import Generation
 from .record import RequestRecord
+from .routes import FILES_PREFIX, Endpoint, file_path
 from .server import SimulatorServer
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "FAULT_SCOPES",
     "FILES_PREFIX",
     "SURVIVABLE_FAULTS",
+    "Endpoint",
     "Fault",
+    "FaultKind",
     "Generation",
     "RequestRecord",
     "SimConfig",

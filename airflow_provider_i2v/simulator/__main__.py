@@ -4,8 +4,9 @@ For DAG authors, the demo and the end-to-end tests, which run Airflow against a
 gateway in another process. It prints exactly one line on stdout once it accepts
 connections (``i2v-simulator listening on http://HOST:PORT``), so a supervisor can
 wait for it and read the port, and it stops cleanly on SIGTERM or SIGINT. Every
-config knob is reachable: the common ones as flags, all of them through
-``--config`` (JSON), and at run time through ``POST /_sim/config``.
+config knob is a flag, generated from its declaration in :mod:`.config` (type,
+choices, help); ``--config`` takes any of them as JSON, and ``POST /_sim/config``
+changes them at run time.
 """
 
 from __future__ import annotations
@@ -16,22 +17,18 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from .config import (
-    CREATED_AT_UNITS,
-    ERROR_BODIES,
-    ERROR_CODE_FORMS,
-    ERROR_SHAPES,
-    RETRY_AFTER_FORMS,
-    Fault,
-    SimConfig,
-)
+from . import settings
+from .config import SETTINGS, SimConfig
 from .server import SimulatorServer
 
 DEFAULT_PORT = 8765
+#: The words that mean JSON ``null`` for a setting that may be unset.
+_NONE_WORDS = frozenset({"none", "null"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,46 +55,78 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="JSON|@FILE",
         help="a JSON object of config fields (applied before the flags below), or @path to one",
     )
-    parser.add_argument(
-        "--api-key",
-        dest="api_keys",
-        action="append",
-        metavar="KEY",
-        help="an accepted API key (repeatable); default: any non-empty key",
-    )
-    parser.add_argument("--generation-seconds", type=float, help="time from creation to completion")
-    parser.add_argument("--seed", type=int, help="seed of every random choice (ids, failures, faults)")
-    parser.add_argument("--fail-code", help="every generation fails with this code (e.g. 010006095)")
-    parser.add_argument("--fail-rate", type=float, help="fraction of generations that fail (0..1)")
-    parser.add_argument("--fail-message", help="message of failed generations")
-    parser.add_argument("--error-shape", choices=ERROR_SHAPES, help="shape of a failed generation's error")
-    parser.add_argument("--error-code-form", choices=ERROR_CODE_FORMS, help="error code as string or int")
-    parser.add_argument(
-        "--fault",
-        dest="faults",
-        action="append",
-        metavar="KIND=RATE[@SCOPE]",
-        help=(
-            "inject a fault (repeatable): KIND is NNN/http_NNN, reset, drop, slow, malformed_json, "
-            "truncated_body, huge_body, missing_id or lost_create_answer; RATE a fraction or first:N; "
-            "SCOPE create, poll, files or all. Example: --fault 429=0.1@poll --fault reset=first:1@create"
-        ),
-    )
-    parser.add_argument("--retry-after", type=float, help="Retry-After of 429/503 faults, in seconds")
-    parser.add_argument(
-        "--retry-after-form", choices=RETRY_AFTER_FORMS, help="Retry-After as seconds or date"
-    )
-    parser.add_argument("--slow-seconds", type=float, help="delay of the 'slow' fault")
-    parser.add_argument("--error-body", choices=ERROR_BODIES, help="body style of faulted HTTP errors")
-    parser.add_argument("--public-url", help="base URL written into output file URLs")
-    parser.add_argument("--file-size", type=int, help="size in bytes of every output file")
-    parser.add_argument("--cost", help='usage.cost as sent (a string such as "0.2800")')
-    parser.add_argument("--running-status", help="spelling of the running status (e.g. pending)")
-    parser.add_argument("--completed-status", help="spelling of the completed status (e.g. success)")
-    parser.add_argument("--unknown-status-polls", type=int, help="first N polls answer an unknown status")
-    parser.add_argument("--created-at-unit", choices=CREATED_AT_UNITS, help="created_at in seconds or ms")
-    parser.add_argument("--no-progress", dest="report_progress", action="store_false", help="omit progress")
+    knobs = parser.add_argument_group("config knobs (see docs/simulator.md)")
+    for item in SETTINGS:
+        _add_flag(knobs, item)
     return parser
+
+
+def _add_flag(group: argparse._ArgumentGroup, item: settings.Declared) -> None:
+    """One knob's flag, shaped by its declared type: a switch, a repeatable flag or a value."""
+    spec = item.spec
+    names = [item.flag, *spec.aliases]
+    text = f"{spec.help} (default: {_shown(item.default)})"
+    if item.hint is bool:
+        group.add_argument(*names, dest=item.name, action=argparse.BooleanOptionalAction, help=text)
+        return
+    options = [option for option in settings.options(item.hint) if option is not type(None)]
+    element = settings.element_of(options[0])
+    parse = _explained(spec.parse or _reader(options[0] if element is None else element))
+    if element is not None:  # a list: the flag is repeatable
+        group.add_argument(
+            *names, dest=item.name, action="append", type=parse, metavar=spec.metavar, help=text
+        )
+        return
+    if len(options) < len(settings.options(item.hint)):  # may be unset: "none" says so
+        parse = _or_none(parse)
+    group.add_argument(
+        *names, dest=item.name, type=parse, choices=spec.choices, metavar=spec.metavar, help=text
+    )
+
+
+def _reader(hint: Any) -> Callable[[str], Any]:
+    """How one command-line word becomes a value of type ``hint``: JSON for an object."""
+    origin = typing.get_origin(hint) or hint
+    if origin is Mapping:
+        return _json_object
+    if origin in (int, float, str):
+        return origin  # type: ignore[no-any-return]
+    return str
+
+
+def _explained(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, its ``ValueError`` shown to the user as it is (argparse would hide it)."""
+
+    def read(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+    return read
+
+
+def _or_none(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, and ``none`` (or ``null``) for a setting that may be unset."""
+
+    def read(text: str) -> Any:
+        return None if text.strip().lower() in _NONE_WORDS else parse(text)
+
+    return read
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A default as the help shows it: ``none`` for unset or empty."""
+    if value is None or (isinstance(value, tuple | dict) and not value):
+        return "none"
+    return str(value)
 
 
 _SERVER_FLAGS = frozenset({"host", "port", "log_level", "access_log", "config_json"})
@@ -115,12 +144,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         if not isinstance(loaded, dict):
             raise ValueError("--config must be a JSON object")
         changes.update(loaded)
-    for name, value in vars(args).items():
-        if name in _SERVER_FLAGS:
-            continue
-        if name == "faults":
-            value = [Fault.parse(text) for text in value]
-        changes[name] = value
+    changes.update({name: value for name, value in vars(args).items() if name not in _SERVER_FLAGS})
     return SimConfig().updated(changes)
 
 

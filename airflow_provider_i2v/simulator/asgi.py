@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip as gzip_format
 import json
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import Any, Protocol
 
 Scope = MutableMapping[str, Any]
@@ -49,6 +51,41 @@ def header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def headers_named(scope: Scope, names: Iterable[str]) -> dict[str, str]:
+    """The request's headers among ``names`` (lower case), each by its first value."""
+    wanted = {name.encode("latin-1") for name in names}
+    found: dict[str, str] = {}
+    for key, value in scope.get("headers", ()):
+        name = bytes(key).lower()
+        if name in wanted:
+            found.setdefault(name.decode("latin-1"), bytes(value).decode("latin-1"))
+    return found
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` value admits gzip (``gzip``, ``gzip;q=0.5``; not ``q=0``)."""
+    for part in (accept_encoding or "").split(","):
+        coding, *params = (item.strip() for item in part.split(";"))
+        if coding.lower() in ("gzip", "x-gzip"):
+            weight = next((item[2:] for item in params if item.lower().startswith("q=")), "1")
+            try:
+                return float(weight) > 0
+            except ValueError:
+                return False
+    return False
+
+
+#: What a gzip-encoded answer carries besides its body.
+_GZIP_HEADERS = (("content-encoding", "gzip"), ("vary", "accept-encoding"))
+
+
+def _encoded(body: bytes, gzip: bool) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """``body`` as sent: gzip-compressed (no timestamp: the same bytes every time) or as is."""
+    if not gzip:
+        return body, ()
+    return gzip_format.compress(body, mtime=0), _GZIP_HEADERS
 
 
 def dumps(payload: Any) -> bytes:
@@ -95,22 +132,24 @@ async def respond(
     content_type: str | None = JSON_TYPE,
     headers: Iterable[tuple[str, str]] = (),
     head_only: bool = False,
+    gzip: bool = False,
 ) -> None:
     """A complete answer with a correct Content-Length (a HEAD gets the headers only)."""
+    body, encoding = _encoded(body, gzip)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": _headers(content_type, len(body), headers),
+            "headers": _headers(content_type, len(body), (*headers, *encoding)),
         }
     )
     await send({"type": "http.response.body", "body": b"" if head_only else body})
 
 
 async def respond_json(
-    send: Send, status: int, payload: Any, *, headers: Iterable[tuple[str, str]] = ()
+    send: Send, status: int, payload: Any, *, headers: Iterable[tuple[str, str]] = (), gzip: bool = False
 ) -> None:
-    await respond(send, status, dumps(payload), headers=headers)
+    await respond(send, status, dumps(payload), headers=headers, gzip=gzip)
 
 
 async def respond_stream(
@@ -137,28 +176,52 @@ async def respond_stream(
         await send({"type": "http.response.body", "body": b""})
 
 
-async def respond_huge(send: Send, total: int, *, chunked: bool, prefix: bytes, suffix: bytes) -> None:
+async def respond_huge(
+    send: Send, total: int, *, chunked: bool, prefix: bytes, suffix: bytes, gzip: bool = False
+) -> None:
     """A 200 JSON body of ``total`` bytes (``prefix``, blank filler, ``suffix``), streamed.
 
     The JSON is valid, so only a client that caps what it reads is protected from
-    it; with ``chunked`` there is no Content-Length to refuse it by in advance.
+    it; with ``chunked`` there is no Content-Length to refuse it by in advance. With
+    ``gzip`` the ``total`` bytes are what the client gets *after* decoding: a few KiB
+    on the wire (blanks compress ~1000:1), so only a cap on the decoded size helps.
     """
     total = max(total, len(prefix) + len(suffix))
+    pieces: Iterable[bytes] = _huge_pieces(total, prefix, suffix)
+    length: int | None = total
+    if gzip:
+        pieces = list(_gzipped(pieces))
+        length = sum(len(piece) for piece in pieces)
     await send(
         {
             "type": "http.response.start",
             "status": 200,
-            "headers": _headers(JSON_TYPE, None if chunked else total, ()),
+            "headers": _headers(JSON_TYPE, None if chunked else length, _GZIP_HEADERS if gzip else ()),
         }
     )
+    for piece in pieces:
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def _huge_pieces(total: int, prefix: bytes, suffix: bytes) -> Iterator[bytes]:
     filler = b" " * _CHUNK
-    await send({"type": "http.response.body", "body": prefix, "more_body": True})
+    yield prefix
     remaining = total - len(prefix) - len(suffix)
     while remaining > 0:
         piece = filler[: min(_CHUNK, remaining)]
         remaining -= len(piece)
-        await send({"type": "http.response.body", "body": piece, "more_body": True})
-    await send({"type": "http.response.body", "body": suffix})
+        yield piece
+    yield suffix
+
+
+def _gzipped(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # 16+: the gzip container
+    for piece in pieces:
+        packed = compressor.compress(piece)
+        if packed:
+            yield packed
+    yield compressor.flush()
 
 
 def _transport(send: Send) -> _Transport | None:
@@ -199,14 +262,15 @@ async def drop_connection(send: Send, receive: Receive, *, reset: bool) -> bool:
 
 
 async def send_truncated(
-    send: Send, receive: Receive, status: int, body: bytes, *, content_type: str
+    send: Send, receive: Receive, status: int, body: bytes, *, content_type: str, gzip: bool = False
 ) -> None:
     """Announce ``body``'s full length, send only its first half, then close the connection."""
+    body, encoding = _encoded(body, gzip)
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": _headers(content_type, len(body), ()),
+            "headers": _headers(content_type, len(body), encoding),
         }
     )
     part = body[: len(body) // 2]

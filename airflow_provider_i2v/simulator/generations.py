@@ -1,17 +1,21 @@
-"""Generations the simulator holds, their time-based life cycle, and their JSON answers.
+"""Generations the simulator holds, and their time-based life cycle.
 
-A generation's fate (its duration, and whether and how it fails) is fixed when it
-is created, from the config of that moment and the seeded random source, so a run
-is reproducible and a later config change never rewrites history. How it is
-*reported* (status spellings, error shape, cost form...) follows the config at poll
-time, so a test can flip a spelling without re-creating anything. Bodies are built
-by :func:`protocol.render_generation`; only the tolerated variants the protocol
-module does not render (an error with ``message``, an integer code, output extras,
-an empty ``output``) are adjusted here.
+A generation's fate (its duration, whether and how it fails, what its output file
+will be) is fixed when it is created, from the config of that moment and the seeded
+random source, so a run is reproducible and a later config change never rewrites
+history. How it is *reported* (status spellings, progress granularity, the queue
+phase, error shape...) follows the config at poll time, so a test can flip a
+spelling without re-creating anything.
+
+Render time: ``fixed`` gives every generation ``generation_seconds``; ``lognormal``
+draws each one's time once, at creation, with median ``generation_seconds`` and 95th
+percentile ``generation_seconds_p95`` (sigma = ln(p95 / median) / 1.645), which is
+how render farms behave: most jobs near the median, a long tail of slow ones.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 from dataclasses import dataclass
@@ -21,17 +25,17 @@ from airflow_provider_i2v.protocol import (
     ID_ALPHABET,
     ID_LENGTH,
     KNOWN_ERROR_CODES,
-    GenerationError,
+    UNKNOWN_FAILURE,
     GenerationStatus,
-    OutputItem,
-    render_generation,
-    render_usage,
 )
 
 from .config import SimConfig
+from .media import MediaSpec
 
 #: Progress never reaches 1.0 while running: 1.0 belongs to the completed answer.
-_MAX_RUNNING_PROGRESS = 0.99
+MAX_RUNNING_PROGRESS = 0.99
+#: The standard normal's 95th percentile.
+_Z95 = 1.6448536269514722
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Generation:
     duration: float
     failure: tuple[str, str] | None  # (nine-digit code or vendor text, message)
     polls: int = 0
+    #: What its output file will be (fixed now, so every download gets the same bytes).
+    media: MediaSpec | None = None
 
     def phase(self, now: float) -> GenerationStatus:
         """Running until ``duration`` has passed, then completed or failed."""
@@ -52,11 +58,29 @@ class Generation:
             return GenerationStatus.RUNNING
         return GenerationStatus.FAILED if self.failure else GenerationStatus.COMPLETED
 
-    def progress(self, now: float) -> float:
-        """Fraction of the duration elapsed, capped below 1.0."""
+    def elapsed_fraction(self, now: float) -> float:
+        """How much of its time has passed, in 0..1."""
         if self.duration <= 0:
-            return _MAX_RUNNING_PROGRESS
-        return round(min(max(now - self.started, 0.0) / self.duration, _MAX_RUNNING_PROGRESS), 3)
+            return 1.0
+        return min(max(now - self.started, 0.0) / self.duration, 1.0)
+
+    def queued(self, now: float, queue_fraction: float) -> bool:
+        """Still in its queue phase (the first ``queue_fraction`` of its time)."""
+        return self.elapsed_fraction(now) < queue_fraction
+
+    def progress(self, now: float, *, queue_fraction: float = 0.0, step: float | None = None) -> float:
+        """Progress while running: 0 while queued, then linear, rounded down to ``step``.
+
+        Always below 1.0 (capped at :data:`MAX_RUNNING_PROGRESS`): 1.0 is the completed answer's.
+        """
+        fraction = self.elapsed_fraction(now)
+        if queue_fraction > 0:
+            fraction = (
+                max(fraction - queue_fraction, 0.0) / (1.0 - queue_fraction) if queue_fraction < 1 else 0.0
+            )
+        if step is not None:
+            fraction = math.floor(round(fraction / step, 9)) * step
+        return round(min(fraction, MAX_RUNNING_PROGRESS), 3)
 
     def to_dict(self, now: float) -> dict[str, Any]:
         """The listing served by ``GET /_sim/generations``."""
@@ -67,7 +91,26 @@ class Generation:
             "state": self.phase(now).value,
             "polls": self.polls,
             "fail_code": self.failure[0] if self.failure else None,
+            "duration": self.duration,
         }
+
+
+def draw_duration(config: SimConfig, rng: random.Random) -> float:
+    """One generation's time under ``render_time`` (``fixed`` draws nothing from ``rng``)."""
+    median = float(config.generation_seconds)
+    if config.render_time == "fixed" or median <= 0 or config.generation_seconds_p95 is None:
+        return median
+    sigma = math.log(config.generation_seconds_p95 / median) / _Z95
+    return median * math.exp(sigma * rng.gauss(0.0, 1.0))
+
+
+def draw_failure(config: SimConfig, rng: random.Random) -> tuple[str, str] | None:
+    """Whether a new generation will fail, and with which code and message."""
+    rate = config.effective_fail_rate
+    if not (rate >= 1 or (rate > 0 and rng.random() < rate)):
+        return None
+    code = config.fail_code or rng.choice(sorted(KNOWN_ERROR_CODES))
+    return code, config.fail_message or KNOWN_ERROR_CODES.get(code, UNKNOWN_FAILURE)
 
 
 class GenerationStore:
@@ -78,15 +121,17 @@ class GenerationStore:
         self._items: dict[str, Generation] = {}
 
     def create(
-        self, *, model: str, config: SimConfig, rng: random.Random, now: float, wall: float
+        self,
+        *,
+        model: str,
+        config: SimConfig,
+        rng: random.Random,
+        now: float,
+        wall: float,
+        media: MediaSpec | None = None,
     ) -> Generation:
-        """A new generation with a fresh 20-character id and its fate decided now."""
-        rate = config.effective_fail_rate
-        failure: tuple[str, str] | None = None
-        if rate >= 1 or (rate > 0 and rng.random() < rate):
-            code = config.fail_code or rng.choice(sorted(KNOWN_ERROR_CODES))
-            message = config.fail_message or KNOWN_ERROR_CODES.get(code, "unknown vendor failure")
-            failure = (code, message)
+        """A new generation with a fresh id and its fate decided now."""
+        failure = draw_failure(config, rng)
         with self._lock:
             generation_id = _new_id(rng)
             while generation_id in self._items:
@@ -96,8 +141,9 @@ class GenerationStore:
                 model=model,
                 created_at=wall,
                 started=now,
-                duration=float(config.generation_seconds),
+                duration=draw_duration(config, rng),
                 failure=failure,
+                media=media,
             )
             self._items[generation_id] = generation
         return generation
@@ -121,76 +167,3 @@ class GenerationStore:
 
 def _new_id(rng: random.Random) -> str:
     return "".join(rng.choices(ID_ALPHABET, k=ID_LENGTH))
-
-
-def _created_at(generation: Generation, config: SimConfig) -> int:
-    if config.created_at_unit == "milliseconds":
-        return int(generation.created_at * 1000)
-    return int(generation.created_at)
-
-
-def render_created(generation: Generation, config: SimConfig) -> dict[str, Any]:
-    """The create answer: ``{"id", "status", "model", "created_at"}``."""
-    return render_generation(
-        generation_id=generation.generation_id,
-        status=config.running_status,
-        model=generation.model,
-        created_at=_created_at(generation, config),
-    )
-
-
-def render_polled(generation: Generation, config: SimConfig, now: float, file_url: str) -> dict[str, Any]:
-    """A poll answer for ``generation`` at simulator time ``now``.
-
-    The first ``unknown_status_polls`` polls of each generation say ``unknown_status``;
-    ``generation.polls`` must already count this poll.
-    """
-    common: dict[str, Any] = {
-        "generation_id": generation.generation_id,
-        "model": generation.model,
-        "created_at": _created_at(generation, config),
-    }
-    if generation.polls <= config.unknown_status_polls:
-        return render_generation(status=config.unknown_status, **common)
-    phase = generation.phase(now)
-    if phase is GenerationStatus.RUNNING:
-        progress = generation.progress(now) if config.report_progress else None
-        return render_generation(status=config.running_status, progress=progress, **common)
-    if phase is GenerationStatus.FAILED and generation.failure is not None:
-        return _render_failed(generation.failure, config, common)
-    return _render_completed(generation, config, common, file_url)
-
-
-def _render_completed(
-    generation: Generation, config: SimConfig, common: dict[str, Any], file_url: str
-) -> dict[str, Any]:
-    outputs = [OutputItem(type="video", url=file_url)] if config.output_mode == "video" else []
-    usage = render_usage(config.cost, **config.usage_extra)
-    metadata = {
-        "in_queue_at": round(generation.created_at, 3),
-        "completed_at": round(generation.created_at + generation.duration, 3),
-    }
-    body = render_generation(
-        status=config.completed_status,
-        progress=1.0 if config.report_progress else None,
-        outputs=outputs,
-        usage=usage,
-        metadata=metadata,
-        **common,
-    )
-    if config.output_mode == "empty":
-        body["output"] = []
-    elif outputs and config.output_extra:
-        body["output"][0]["content"][0].update(config.output_extra)
-    return body
-
-
-def _render_failed(failure: tuple[str, str], config: SimConfig, common: dict[str, Any]) -> dict[str, Any]:
-    code, message = failure
-    error: dict[str, Any] | str = message
-    if config.error_shape != "string":
-        error = GenerationError(code=code, message=message).to_payload(
-            message_key="message" if config.error_shape == "object_message" else "error_message",
-            code_as_int=config.error_code_form == "int",
-        )
-    return render_generation(status=config.failed_status, error=error, **common)

@@ -13,24 +13,40 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_i2v.protocol import (
     MINIMAX_I2V_01_LIVE,
     MODELS,
     GenerationRequest,
     MalformedRequestError,
+    describe_image_reference,
     parameter_problems,
 )
 
-#: Largest create body read: a base64 image just under the limit plus generous JSON room.
-MAX_CREATE_BODY_BYTES = MINIMAX_I2V_01_LIVE.image_max_bytes * 4 // 3 + 1024 * 1024
+# Not exported by the protocol package (yet): where a create body keeps its parameters.
+from airflow_provider_i2v.protocol.requests import _params_of
+
+#: Largest request body the simulator reads, on any endpoint (only a create has one
+#: worth the name): a base64 image just under the limit plus generous JSON room.
+MAX_REQUEST_BODY_BYTES = MINIMAX_I2V_01_LIVE.image_max_bytes * 4 // 3 + 1024 * 1024
 
 
 class InvalidCreateRequest(ValueError):
     """Why a create body is refused with a 400 (the text is the error message)."""
 
 
-def read_create_request(body: bytes) -> GenerationRequest:
+@dataclass(frozen=True)
+class CreateRequest:
+    """A create as the gateway reads it, and as the client sent it."""
+
+    request: GenerationRequest
+    #: ``input[0].params`` as sent (no default applied), the image reduced to a description.
+    sent: dict[str, Any]
+
+
+def read_create_request(body: bytes) -> CreateRequest:
     """The request in ``body``, or :class:`InvalidCreateRequest` saying every problem."""
     try:
         payload = json.loads(body)
@@ -43,7 +59,9 @@ def read_create_request(body: bytes) -> GenerationRequest:
     problems = parameter_problems(request) + data_url_problems(request)
     if problems:
         raise InvalidCreateRequest("; ".join(problems))
-    return request
+    sent = dict(_params_of(payload))
+    sent["first_frame_image"] = describe_image_reference(request.first_frame_image)
+    return CreateRequest(request, sent)
 
 
 def data_url_problems(request: GenerationRequest) -> list[str]:

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_i2v.protocol import CREATE_PATH, auth_header, poll_path
 from airflow_provider_i2v.simulator.__main__ import build_parser, config_from_args, main
+from airflow_provider_i2v.simulator.config import SETTINGS
 
 from .helpers import create_body
 
@@ -127,3 +128,58 @@ def test_main_refuses_bad_values() -> None:
     assert excinfo.value.code == 2
     with pytest.raises(SystemExit):
         main(["--fail-rate", "3"])
+
+
+def test_every_knob_has_a_flag() -> None:
+    parser = build_parser()
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    dests = {action.dest for action in parser._actions}
+    for item in SETTINGS:
+        assert item.flag in flags, item.name
+        assert item.name in dests, item.name
+    # The names the demo, the docs and older scripts use keep working.
+    assert {"--api-key", "--fault", "--no-progress", "--generation-seconds", "--fail-code"} <= flags
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--render-time", "lognormal", "--generation-seconds-p95=12"], {"render_time": "lognormal"}),
+        (["--generation-seconds-p95=12"], {"generation_seconds_p95": 12.0}),
+        (["--progress-step=0.1", "--queue-fraction=0.2"], {"progress_step": 0.1, "queue_fraction": 0.2}),
+        (["--queue-status=in_queue"], {"queue_status": "in_queue"}),
+        (["--gzip-answers"], {"gzip_answers": True}),
+        (["--no-huge-body-chunked"], {"huge_body_chunked": False}),
+        (["--no-report-progress"], {"report_progress": False}),
+        (["--retry-after=none"], {"retry_after": None}),
+        (["--retry-after=2.5"], {"retry_after": 2.5}),
+        (["--usage-extra", '{"quantity": 1}'], {"usage_extra": {"quantity": 1}}),
+        (["--video-mode=rendered", "--video-width=320"], {"video_mode": "rendered", "video_width": 320}),
+        (["--error-code-form=string", "--create-error-code=10006097"], {"create_error_code": "010006097"}),
+        (["--cost="], {"cost": ""}),
+        (["--unknown-status=booting", "--failed-status=FAILED"], {"unknown_status": "booting"}),
+    ],
+)
+def test_new_knobs_as_flags(argv: list[str], expected: dict[str, object]) -> None:
+    base = ["--render-time=lognormal"] if "--generation-seconds-p95=12" in argv else []
+    config = config_from_args(build_parser().parse_args([*base, *argv]))
+    for name, value in expected.items():
+        assert getattr(config, name) == value
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--render-time=gaussian"], "invalid choice"),
+        (["--video-width=abc"], "--video-width"),
+        (["--usage-extra=[1]"], "not a JSON object"),
+        (["--fault=meltdown"], "unknown fault kind"),
+    ],
+)
+def test_bad_flag_values_say_what_is_wrong(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as excinfo:
+        build_parser().parse_args(argv)
+    assert excinfo.value.code == 2
+    assert words in capsys.readouterr().err

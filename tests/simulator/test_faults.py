@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -194,6 +195,53 @@ def test_slow_answers_late_and_times_clients_out(server: SimulatorServer, sim: S
     assert [r.fault for r in sim.requests] == ["slow", "slow"]
 
 
+def test_slow_create_holds_the_answer_of_a_generation_that_already_exists(
+    server: SimulatorServer, sim: Simulator
+) -> None:
+    """What a test needs to hit a task's execution_timeout while its create is on the wire:
+    the generation exists while its answer is held, and a client that gives up never gets it."""
+    _fault(sim, "slow", "create", slow_seconds=30)
+    outcome: list[BaseException | httpx.Response] = []
+
+    def hasty_create() -> None:
+        with httpx.Client(base_url=server.url, headers=auth_header(API_KEY), timeout=1.5) as hasty:
+            try:
+                outcome.append(hasty.post(CREATE_PATH, json=create_body()))
+            except httpx.HTTPError as exc:  # the timeout: the client closes its connection
+                outcome.append(exc)
+
+    waiting = threading.Thread(target=hasty_create)
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while sim.creations == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sim.creations == 1  # created ...
+    assert outcome == []  # ... while the answer is held
+    assert sim.requests == []  # recorded once its fate is known
+    waiting.join(10)
+    [error] = outcome
+    assert isinstance(error, httpx.ReadTimeout)
+    deadline = time.monotonic() + 10
+    while not sim.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [record] = sim.requests
+    assert (record.status, record.fault, record.client_gave_up) == (None, "slow", True)
+    assert record.generation_id == sim.generation_ids[0]  # it was created all the same
+    stats = sim.stats()
+    assert (stats["creates"], stats["creates_accepted"], stats["creates_answered"]) == (1, 1, 0)
+    assert stats["statuses"] == {"none": 1}
+
+
+def test_a_held_answer_that_is_waited_for_is_delivered(server: SimulatorServer, sim: Simulator) -> None:
+    _fault(sim, "slow", "poll", slow_seconds=0.3)
+    with httpx.Client(base_url=server.url, headers=auth_header(API_KEY), timeout=5) as patient:
+        generation_id = create(patient)["id"]
+        assert poll(patient, generation_id)["id"] == generation_id
+    record = sim.requests[-1]
+    assert (record.status, record.fault, record.client_gave_up) == (200, "slow", False)
+    assert sim.stats()["polls_answered"] == 1
+
+
 # ----------------------------------------------------------------------------- bodies
 
 
@@ -214,16 +262,50 @@ def test_malformed_rotates_through_variants(client: httpx.Client, sim: Simulator
     assert len(bodies) == 4
 
 
-def test_missing_id(client: httpx.Client, sim: Simulator) -> None:
+def test_missing_id_on_create_is_a_failed_creation_with_an_error(
+    client: httpx.Client, sim: Simulator
+) -> None:
     _fault(sim, "missing_id", "create")
     response = client.post(CREATE_PATH, json=create_body())
     assert response.status_code == 200
-    assert "id" not in response.json()
-    assert response.json()["status"] == "in_progress"
+    answer = response.json()
+    assert "id" not in answer
+    assert answer["error"] == {"code": 10006099, "error_message": "Task creation error"}
+    assert answer["status"] == "failed"
     with pytest.raises(MalformedResponseError):
-        parse_generation(response.json())
+        parse_generation(answer)
     assert sim.creations == 0
     assert sim.stats()["creates_answered"] == 0
+    assert sim.requests[-1].generation_id is None
+
+
+@pytest.mark.parametrize(
+    ("shape", "form", "expected"),
+    [
+        ("string", "int", "Task creation error"),
+        ("object_message", "string", {"code": "010006099", "message": "Task creation error"}),
+    ],
+)
+def test_missing_id_on_create_follows_the_error_knobs(
+    client: httpx.Client, sim: Simulator, shape: str, form: str, expected: object
+) -> None:
+    _fault(sim, "missing_id", "create", error_shape=shape, error_code_form=form)
+    assert client.post(CREATE_PATH, json=create_body()).json()["error"] == expected
+    sim.configure(create_error_code="E_QUOTA", error_shape="object")
+    assert client.post(CREATE_PATH, json=create_body()).json()["error"] == {
+        "code": "E_QUOTA",
+        "error_message": "unknown vendor failure",
+    }
+    assert sim.creations == 0
+
+
+def test_missing_id_on_poll_leaves_the_id_out(client: httpx.Client, sim: Simulator) -> None:
+    generation_id = create(client)["id"]
+    _fault(sim, "missing_id", "poll")
+    answer = poll(client, generation_id)
+    assert "id" not in answer
+    assert answer["status"] == "in_progress"
+    assert "error" not in answer
 
 
 @pytest.mark.parametrize("chunked", [True, False])

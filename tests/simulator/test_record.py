@@ -5,10 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from airflow_provider_i2v.protocol import CREATE_PATH, auth_header, poll_path
+from airflow_provider_i2v.protocol import CREATE_PATH, auth_header, describe_image_reference, poll_path
 from airflow_provider_i2v.simulator import Fault, SimConfig, Simulator, SimulatorServer, file_path
+from airflow_provider_i2v.simulator.record import RECORDED_HEADERS
 
-from .helpers import API_KEY, create, create_body, poll
+from .helpers import API_KEY, create, create_body, data_url, poll
 
 
 def test_record_counts_in_process_and_over_http(
@@ -158,3 +159,41 @@ def test_a_seed_makes_a_run_reproducible() -> None:
 def test_without_a_seed_runs_differ() -> None:
     one, two = Simulator(SimConfig()), Simulator(SimConfig())
     assert one.seed != two.seed
+
+
+def test_a_create_is_recorded_as_sent_without_defaults_or_image_bytes(
+    client: httpx.Client, sim: Simulator
+) -> None:
+    image = data_url()
+    body = {
+        "model": "minimax_i2v_01_live",
+        "input": [{"params": {"first_frame_image": image, "prompt": "hi"}}],
+    }
+    client.post(CREATE_PATH, json=body, headers={"X-Source": "cli", "Accept-Encoding": "gzip"})
+    record = sim.requests[-1]
+    assert record.params == {"first_frame_image": describe_image_reference(image), "prompt": "hi"}
+    assert "duration" not in record.params  # the gateway's default is not what was sent
+    explicit = create_body(duration=6, prompt_optimizer=False)  # every parameter, defaults included
+    client.post(CREATE_PATH, json=explicit)
+    assert sim.requests[-1].params == explicit["input"][0]["params"]
+
+
+def test_the_headers_that_matter_are_recorded_and_credentials_never(
+    client: httpx.Client, control: httpx.Client, sim: Simulator
+) -> None:
+    headers = {"X-Source": "cli", "Accept": "application/json", "Cookie": "session=secret-cookie"}
+    generation_id = client.post(CREATE_PATH, json=create_body(), headers=headers).json()["id"]
+    client.get(poll_path(generation_id), headers={"Proxy-Authorization": "Basic c2VjcmV0"})
+    create_record, poll_record = sim.requests
+    assert create_record.headers["x-source"] == "cli"
+    assert create_record.headers["accept"] == "application/json"
+    assert create_record.headers["content-type"] == "application/json"
+    assert create_record.headers["user-agent"].startswith("python-httpx/")
+    assert "accept-encoding" in create_record.headers
+    assert poll_record.headers["user-agent"] == create_record.user_agent
+    everything = repr(sim.requests) + control.get("/_sim/requests").text
+    for secret in (API_KEY, "secret-cookie", "c2VjcmV0"):
+        assert secret not in everything
+    for record in sim.requests:
+        assert set(record.headers) <= set(RECORDED_HEADERS)
+        assert "authorization" not in record.headers

@@ -74,14 +74,14 @@ def test_stop_with_a_request_in_flight_drops_it_quickly() -> None:
 
 
 def test_importing_the_simulator_is_cheap() -> None:
-    """No Airflow ever, and the server stack only once a server starts."""
+    """No Airflow ever, the server stack only once a server starts, PyAV and Pillow only to render."""
     import subprocess
     import sys
     from pathlib import Path
 
     script = (
         "import sys, airflow_provider_i2v.simulator\n"
-        "heavy = [m for m in ('airflow', 'uvicorn', 'starlette') if m in sys.modules]\n"
+        "heavy = [m for m in ('airflow', 'uvicorn', 'starlette', 'av', 'PIL') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     repo = Path(__file__).resolve().parents[2]

@@ -11,6 +11,7 @@ from airflow_provider_i2v.protocol import (
     KNOWN_ERROR_CODES,
     GenerationError,
     GenerationStatus,
+    normalise_error_code,
     normalise_status,
     parse_generation,
 )
@@ -97,7 +98,17 @@ def test_a_failure_stays_running_until_its_time(client: httpx.Client, sim: Simul
     generation_id = create(client)["id"]
     assert poll(client, generation_id)["status"] == "in_progress"
     sim.advance(50)
-    assert poll(client, generation_id)["error"]["code"] == "010006099"
+    assert poll(client, generation_id)["error"]["code"] == 10006099
+
+
+def test_the_code_is_an_integer_by_default_as_the_model_page_types_it(
+    client: httpx.Client, sim: Simulator
+) -> None:
+    sim.configure(fail_code="010006095", generation_seconds=0)
+    error = poll(client, create(client)["id"])["error"]
+    assert error == {"code": 10006095, "error_message": "Internal generation error"}
+    sim.configure(error_code_form="string")  # the variant a client must tolerate too
+    assert poll(client, create(client)["id"])["error"]["code"] == "010006095"
 
 
 def test_unknown_codes_and_custom_messages(client: httpx.Client, sim: Simulator) -> None:
@@ -118,7 +129,7 @@ def test_fail_rate_fails_a_fraction_with_known_codes(client: httpx.Client, sim: 
         answer = poll(client, create(client)["id"])
         outcomes[answer["status"]] += 1
         if answer["status"] == "failed":
-            codes.add(answer["error"]["code"])
+            codes.add(normalise_error_code(answer["error"]["code"]))
     assert 15 <= outcomes["failed"] <= 45, outcomes
     assert outcomes["failed"] + outcomes["completed"] == 60
     assert codes <= set(KNOWN_ERROR_CODES)
@@ -127,6 +138,6 @@ def test_fail_rate_fails_a_fraction_with_known_codes(client: httpx.Client, sim: 
 
 def test_fail_rate_with_a_code(client: httpx.Client, sim: Simulator) -> None:
     sim.configure(fail_rate=1.0, fail_code="010006098", generation_seconds=0)
-    assert poll(client, create(client)["id"])["error"]["code"] == "010006098"
+    assert poll(client, create(client)["id"])["error"]["code"] == 10006098
     sim.configure(fail_rate=0.0)
     assert poll(client, create(client)["id"])["status"] == "completed"
