@@ -44,7 +44,14 @@ from .endpoints import (
     is_file_safe_id,
     poll_path,
 )
-from .errors import KNOWN_ERROR_CODES, UNKNOWN_FAILURE, GenerationError, message_of, normalise_error_code
+from .errors import (
+    KNOWN_ERROR_CODES,
+    TASK_CREATION_ERROR,
+    UNKNOWN_FAILURE,
+    GenerationError,
+    message_of,
+    normalise_error_code,
+)
 from .http_errors import (
     NOT_PROCESSED_STATUSES,
     THROTTLED_STATUS,
@@ -62,6 +69,7 @@ from .requests import (
     describe_image_reference,
     is_http_url,
     parameter_problems,
+    params_of,
 )
 from .statuses import STATUS_SPELLINGS, GenerationStatus, normalise_status
 from .values import finite_float, is_int, is_number
@@ -78,6 +86,7 @@ __all__ = [
     "MODELS",
     "NOT_PROCESSED_STATUSES",
     "STATUS_SPELLINGS",
+    "TASK_CREATION_ERROR",
     "THROTTLED_STATUS",
     "UNKNOWN_FAILURE",
     "USAGE_COST",
@@ -108,6 +117,7 @@ __all__ = [
     "normalise_error_code",
     "normalise_status",
     "parameter_problems",
+    "params_of",
     "parse_created_at",
     "parse_generation",
     "parse_progress",

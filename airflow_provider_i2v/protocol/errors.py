@@ -16,6 +16,8 @@ KNOWN_ERROR_CODES: dict[str, str] = {
     "010006099": "Task creation error",
 }
 UNKNOWN_FAILURE = "unknown vendor failure"
+#: The code of a generation the gateway could not even create.
+TASK_CREATION_ERROR = "010006099"
 
 #: Keys an error's human-readable text has been seen under, in order of preference:
 #: a failed generation's ``error`` object and an HTTP error body both use them.

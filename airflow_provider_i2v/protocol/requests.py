@@ -63,7 +63,7 @@ class GenerationRequest:
     @classmethod
     def from_body(cls, body: Any) -> GenerationRequest:
         """Read a create body (what the gateway does); raises :class:`MalformedRequestError`."""
-        params = _params_of(body)
+        params = params_of(body)
         image = params.get("first_frame_image")
         if not isinstance(image, str) or not image:
             raise MalformedRequestError("'first_frame_image' is required")
@@ -78,7 +78,8 @@ class GenerationRequest:
         return cls(first_frame_image=image, model=body["model"], **values)
 
 
-def _params_of(body: Any) -> dict[str, Any]:
+def params_of(body: Any) -> dict[str, Any]:
+    """``input[0].params`` of a create body, as sent; raises :class:`MalformedRequestError`."""
     if not isinstance(body, dict):
         raise MalformedRequestError("body must be a JSON object")
     model = body.get("model")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_i2v.protocol import KNOWN_ERROR_CODES, GenerationStatus
+from airflow_provider_i2v.protocol import TASK_CREATION_ERROR, GenerationStatus
 
 from . import rules, settings
 from .faults import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, FaultKind, survivable_faults
@@ -40,7 +40,6 @@ ERROR_BODY_STYLES = ("message", "error_string", "error_object", "text")
 #: Bodies of the ``malformed_json`` fault.
 MALFORMED_STYLES = ("truncated", "html", "empty", "not_object")
 #: The code of the failed creation the ``missing_id`` fault answers on a create.
-TASK_CREATION_ERROR = next(code for code, text in KNOWN_ERROR_CODES.items() if "creation" in text.lower())
 
 
 @dataclass

@@ -23,10 +23,8 @@ from airflow_provider_i2v.protocol import (
     MalformedRequestError,
     describe_image_reference,
     parameter_problems,
+    params_of,
 )
-
-# Not exported by the protocol package (yet): where a create body keeps its parameters.
-from airflow_provider_i2v.protocol.requests import _params_of
 
 #: Largest request body the simulator reads, on any endpoint (only a create has one
 #: worth the name): a base64 image just under the limit plus generous JSON room.
@@ -59,7 +57,7 @@ def read_create_request(body: bytes) -> CreateRequest:
     problems = parameter_problems(request) + data_url_problems(request)
     if problems:
         raise InvalidCreateRequest("; ".join(problems))
-    sent = dict(_params_of(payload))
+    sent = dict(params_of(payload))
     sent["first_frame_image"] = describe_image_reference(request.first_frame_image)
     return CreateRequest(request, sent)
 
