@@ -5,6 +5,7 @@ The operator and the sensor both return it, so it is built in one place.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import (
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 #: XCom keys pushed besides ``return_value`` (``generation_id`` is pushed by the ledger).
 XCOM_VIDEO_URLS = "video_urls"
 XCOM_USAGE = "usage"
+#: Pushed when a try fails with a provider error, for summaries of mapped runs (Airflow
+#: clears a task instance's XCom when it is retried, so it describes the last try only).
+XCOM_ERROR = "error"
 
 
 def build_result(
@@ -82,3 +86,15 @@ def publish(context: Context, result: dict[str, Any]) -> None:
     ti = context["ti"]
     ti.xcom_push(key=XCOM_VIDEO_URLS, value=result["video_urls"])
     ti.xcom_push(key=XCOM_USAGE, value=result["usage"])
+
+
+def publish_error(context: Context, error: I2VError) -> None:
+    """Push what went wrong (best effort: the error itself is what fails the task)."""
+    payload = {
+        "error_class": type(error).__name__,
+        "code": error.code,
+        "message": error.message,
+        "generation_id": error.generation_id,
+    }
+    with contextlib.suppress(Exception):  # never hide the real failure behind a failed push
+        context["ti"].xcom_push(key=XCOM_ERROR, value=payload)

@@ -4,7 +4,10 @@ The images come in the three forms pipelines usually hold them in: a public URL
 (passed through to the gateway), a local file on the worker, and an inline data
 URL (both read, checked and sent as data URLs). ``generate`` is mapped over them:
 each mapped task submits one generation and defers, so no worker slot is held while
-the videos render. ``report`` prints every video URL and the total cost.
+the videos render, then copies its video into ``output_dir`` (the gateway's links
+expire) and emits an event on the ``i2v_product_videos`` asset naming the generation,
+the file and its SHA-256 (``i2v_published_videos`` is scheduled on it). ``report``
+prints every video, where it was kept, and the total cost.
 
 Run it against the bundled simulator with ``make demo``, or against the real
 gateway by pointing the ``i2v_default`` connection at it.
@@ -20,11 +23,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 
 PROMPT = "The product slowly rotates on a clean studio table, soft light, gentle camera push-in"
+#: Updated by every stored video; the extra of each event names the generation and the file.
+PRODUCT_VIDEOS = Asset(name="i2v_product_videos")
 
 
 @dag(
@@ -33,7 +38,10 @@ PROMPT = "The product slowly rotates on a clean studio table, soft light, gentle
     start_date=datetime(2026, 1, 1),
     catchup=False,
     tags=["i2v", "example"],
-    params={"image_url": "https://images.example.com/products/sku-1001.jpg"},
+    params={
+        "image_url": "https://images.example.com/products/sku-1001.jpg",
+        "output_dir": str(Path(tempfile.gettempdir()) / "i2v-example-videos"),
+    },
     doc_md=__doc__,
 )
 def i2v_product_videos() -> None:
@@ -72,18 +80,28 @@ def i2v_product_videos() -> None:
         i2v_conn_id="i2v_default",
         poll_interval=2,
         retries=2,
+        output_dir="{{ params.output_dir }}/{{ run_id | replace(':', '_') }}",
+        outlets=[PRODUCT_VIDEOS],
     ).expand_kwargs(product_images())
 
     @task
     def report(results: list[dict[str, Any]]) -> dict[str, Any]:
-        """Print every video URL and the total cost (money in Decimal, never float)."""
+        """Print every video, where it was kept, and the total cost (Decimal, never float)."""
         urls = [url for result in results for url in result["video_urls"]]
+        files = [file for result in results for file in result.get("files", [])]
         total = sum((Decimal(str(r["usage"].get("cost") or "0")) for r in results), Decimal("0"))
         for result in results:
-            links = ", ".join(result["video_urls"])
-            print(f"{result['generation_id']}: {links} ({result['usage'].get('cost')} USD)")
+            kept = ", ".join(f"{f['uri']} (sha256 {f['sha256'][:12]}...)" for f in result.get("files", []))
+            where = kept or ", ".join(result["video_urls"])
+            print(f"{result['generation_id']}: {where} ({result['usage'].get('cost')} USD)")
         print(f"{len(urls)} videos, total cost {total} USD")
-        return {"video_urls": urls, "total_cost": str(total), "videos": len(urls)}
+        return {
+            "video_urls": urls,
+            "video_files": [f["uri"] for f in files],
+            "files": files,
+            "total_cost": str(total),
+            "videos": len(urls),
+        }
 
     report(generate.output)
 

@@ -11,8 +11,13 @@ from typing import Any
 
 import pytest
 
-# Unit tests resolve connections from the environment, not from a metadata database.
+# Unit tests resolve connections from the environment; the metadata database in this home is
+# only for the dag.test() runs of the example DAGs (tests/test_example_dags.py).
 os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.path.dirname(__file__), ".airflow-home"))
+os.environ.setdefault(
+    "AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname(__file__), "..", "example_dags")
+)
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 API_KEY = "sk-test-VERY-SECRET-0123456789"
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -140,6 +141,8 @@ class ImageToVideoOperator(BaseOperator):
         self.on_success_callback = [*self.on_success_callback, forget_after_success]
         #: The generation this try is waiting for (for on_kill's log line).
         self._generation_id: str | None = None
+        #: This try's result, for lineage.
+        self._result: dict[str, Any] | None = None
         # Fixed (non-templated) parameters are checked when the DAG is parsed, so a typo
         # shows up as an import error instead of a failed run.
         check_params(self._params(), rendered=False)
@@ -176,6 +179,10 @@ class ImageToVideoOperator(BaseOperator):
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        with _error_published(context):
+            return self._execute(context)
+
+    def _execute(self, context: Context) -> Any:
         check_params(self._params(), rendered=True)  # nothing is sent before this holds
         ledger = self._ledger(context)
         recalled = ledger.recall(self.hook)
@@ -254,8 +261,9 @@ class ImageToVideoOperator(BaseOperator):
         """Resume after the trigger fired: turn its event into the result or a typed error."""
         from airflow_provider_i2v.events import state_from_event
 
-        state = state_from_event(event, self._timeout_error)
-        return self._conclude(context, self._ledger(context), state)
+        with _error_published(context):
+            state = state_from_event(event, self._timeout_error)
+            return self._conclude(context, self._ledger(context), state)
 
     def _conclude(self, context: Context, ledger: GenerationLedger, state: GenerationState) -> Any:
         if state.status is GenerationStatus.COMPLETED:
@@ -276,6 +284,10 @@ class ImageToVideoOperator(BaseOperator):
         entry = ledger.entry
         result = build_result(state, model=self.model, files=files, uncertain_creates=entry.uncertain_creates)
         publish(context, result)
+        from airflow_provider_i2v.assets import emit_asset_events
+
+        emit_asset_events(list(self.outlets), context, result)
+        self._result = result
         elapsed = f" in {time.time() - entry.submitted_at:.0f} s" if entry.submitted_at else ""
         self.log.info(
             "Generation %s completed%s: %s; cost %s USD",
@@ -285,6 +297,14 @@ class ImageToVideoOperator(BaseOperator):
             state.usage.get("cost", "unknown"),
         )
         return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the first frame as input, the stored videos as outputs, a run facet
+        with the generation id, model and cost (called by the OpenLineage provider)."""
+        from airflow_provider_i2v.lineage import operator_lineage
+        from airflow_provider_i2v.operators.params import unwrap_image
+
+        return operator_lineage(unwrap_image(self.first_frame_image), self._result)
 
     def _keep_outputs(self, ledger: GenerationLedger, state: GenerationState) -> list[dict[str, Any]]:
         from airflow_provider_i2v.outputs import StoredFile, copy_outputs
@@ -299,6 +319,18 @@ class ImageToVideoOperator(BaseOperator):
             remember=lambda records: ledger.record_files([f.to_json() for f in records]),
         )
         return [f.to_json() for f in stored]
+
+
+@contextlib.contextmanager
+def _error_published(context: Context) -> Iterator[None]:
+    """Push a provider error to XCom (``error``) on its way out, for downstream summaries."""
+    try:
+        yield
+    except I2VError as error:
+        from airflow_provider_i2v.results import publish_error
+
+        publish_error(context, error)
+        raise
 
 
 __all__ = ["I2VError", "ImageToVideoOperator"]
