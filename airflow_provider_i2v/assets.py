@@ -50,3 +50,29 @@ def emit_asset_events(outlets: list[Any], context: Context, result: dict[str, An
             events[outlet].extra.update(extra)
             described += 1
     return described
+
+
+def emit_batch_asset_events(
+    outlets: list[Any], context: Context, manifest: list[Any], value: dict[str, Any]
+) -> int:
+    """A batch's events: per stored video on an ``AssetAlias``; one summary per ``Asset``."""
+    from airflow.sdk import Asset, AssetAlias
+
+    events = context.get("outlet_events")
+    if not outlets or events is None:
+        return 0
+    described = 0
+    for outlet in outlets:
+        if isinstance(outlet, AssetAlias):
+            for item in manifest:
+                for file in item.files or []:
+                    result = {"generation_id": item.generation_id, "model": None, "usage": item.usage}
+                    extra = event_extra({**result, "video_urls": item.video_urls}, file)
+                    extra.pop("model")
+                    events[outlet].add(Asset(uri=file["uri"]), extra={**extra, "index": item.index})
+                    described += 1
+        elif isinstance(outlet, Asset):
+            keys = ("items", "succeeded", "failed", "total_cost", "manifest_uri")
+            events[outlet].extra.update({key: value.get(key) for key in keys})
+            described += 1
+    return described

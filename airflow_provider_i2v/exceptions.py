@@ -81,6 +81,10 @@ class I2VGenerationFailedError(I2VError):
     """
 
 
+class I2VBatchFailedError(I2VError):
+    """Items of a batch did not succeed (the manifest names them); a retry submits only those."""
+
+
 class I2VTimeoutError(I2VError):
     """The generation did not finish before the deadline. The id stays stored: a retry reconnects."""
 
@@ -125,6 +129,7 @@ class I2VPermissionError(I2VNonRetryableError):
 
 __all__ = [
     "I2VAuthenticationError",
+    "I2VBatchFailedError",
     "I2VConnectionConfigError",
     "I2VCreationUncertainError",
     "I2VCreationUnresolvedError",

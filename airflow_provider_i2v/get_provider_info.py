@@ -39,7 +39,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_i2v.triggers.i2v"]}
         ],
-        "extra-links": ["airflow_provider_i2v.links.i2v.I2VVideoLink"],
+        "extra-links": [
+            "airflow_provider_i2v.links.i2v.I2VVideoLink",
+            "airflow_provider_i2v.links.i2v.I2VBatchManifestLink",
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

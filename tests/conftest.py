@@ -51,6 +51,9 @@ class DictStateStore:
     def delete(self, key: str) -> None:
         self.rows.pop(key, None)
 
+    def clear(self) -> None:
+        self.rows.clear()
+
 
 def make_context(store: DictStateStore | None = None) -> dict[str, Any]:
     """A fresh try's context; pass the same ``store`` to model a retry of one task instance."""

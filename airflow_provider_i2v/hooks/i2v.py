@@ -113,6 +113,13 @@ class I2VHook(BaseHook):
 
         return request_sync(self.get_settings(), self._create_call(request), self.log)
 
+    async def acreate_generation(self, request: GenerationRequest) -> GenerationState:
+        """Submit one generation (paid) from an event loop (the batch operator's submissions)."""
+        from airflow_provider_i2v.hooks.transport import request_async
+
+        settings = await self.aget_settings()
+        return await request_async(settings, self._create_call(request), self.log)
+
     def get_generation(self, generation_id: str) -> GenerationState:
         """Current state of a generation (free)."""
         from airflow_provider_i2v.hooks.transport import request_sync

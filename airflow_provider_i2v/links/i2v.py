@@ -29,3 +29,15 @@ class I2VVideoLink(BaseOperatorLink):
 
         urls = BaseXCom.get_value(ti_key=ti_key, key=XCOM_VIDEO_URLS)  # type: ignore[arg-type]
         return str(urls[0]) if isinstance(urls, list) and urls else ""
+
+
+class I2VBatchManifestLink(BaseOperatorLink):
+    """The batch's manifest (``manifest.jsonl`` in ``output_dir``), when one was written."""
+
+    name = "Batch manifest"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.bases.xcom import BaseXCom
+
+        uri = BaseXCom.get_value(ti_key=ti_key, key="manifest_uri")  # type: ignore[arg-type]
+        return str(uri) if isinstance(uri, str) else ""

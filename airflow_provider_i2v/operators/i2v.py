@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_i2v.hooks.i2v import I2VHook
+    from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
     from airflow_provider_i2v.schedule import PollSchedule
 
 
@@ -333,4 +334,14 @@ def _error_published(context: Context) -> Iterator[None]:
         raise
 
 
-__all__ = ["I2VError", "ImageToVideoOperator"]
+def __getattr__(name: str) -> Any:
+    # The batch operator's public name is airflow_provider_i2v.operators.i2v (SPEC.md); it
+    # lives in its own module and is imported only by DAGs that use it.
+    if name == "ImageToVideoBatchOperator":
+        from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
+
+        return ImageToVideoBatchOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["I2VError", "ImageToVideoBatchOperator", "ImageToVideoOperator"]
