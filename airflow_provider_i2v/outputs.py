@@ -221,3 +221,24 @@ def copy_outputs(
             log.info("Copied %s (%d bytes, sha256 %s) to %s", url, stored.size, stored.sha256, stored.uri)
             files.append(stored)
     return files
+
+
+def keep(
+    urls: list[str],
+    output_dir: Any,
+    generation_id: str,
+    settings: ConnectionSettings,
+    known: Iterable[Mapping[str, Any]],
+    remember: Callable[[list[dict[str, Any]]], None],
+) -> list[dict[str, Any]]:
+    """:func:`copy_outputs` over JSON records: what a ledger entry holds and the result shows."""
+    earlier = [record for raw in known if (record := StoredFile.from_json(raw)) is not None]
+    stored = copy_outputs(
+        urls,
+        output_dir,
+        generation_id,
+        settings,
+        known=earlier,
+        remember=lambda records: remember([record.to_json() for record in records]),
+    )
+    return [record.to_json() for record in stored]

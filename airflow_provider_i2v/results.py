@@ -6,6 +6,8 @@ The operator and the sensor both return it, so it is built in one place.
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import (
@@ -17,6 +19,8 @@ from airflow_provider_i2v.protocol import GenerationState
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_provider_i2v.state import Entry
 
 #: XCom keys pushed besides ``return_value`` (``generation_id`` is pushed by the ledger).
 XCOM_VIDEO_URLS = "video_urls"
@@ -88,6 +92,28 @@ def publish(context: Context, result: dict[str, Any]) -> None:
     ti.xcom_push(key=XCOM_USAGE, value=result["usage"])
 
 
+def complete(
+    task: Any, context: Context, state: GenerationState, entry: Entry, files: list[dict[str, Any]] | None
+) -> dict[str, Any]:
+    """A completed generation as the task's result: built, pushed, its asset events described."""
+    from airflow_provider_i2v.assets import emit_asset_events
+
+    if not state.video_urls:
+        task.log.warning("Generation %s completed without any video URL", state.generation_id)
+    result = build_result(state, model=task.model, files=files, uncertain_creates=entry.uncertain_creates)
+    publish(context, result)
+    emit_asset_events(list(task.outlets), context, result)
+    elapsed = f" in {time.time() - entry.submitted_at:.0f} s" if entry.submitted_at else ""
+    task.log.info(
+        "Generation %s completed%s: %s; cost %s USD",
+        state.generation_id,
+        elapsed,
+        ", ".join(result["video_urls"]) or "no video URL",
+        state.usage.get("cost", "unknown"),
+    )
+    return result
+
+
 def publish_error(context: Context, error: I2VError) -> None:
     """Push what went wrong (best effort: the error itself is what fails the task)."""
     payload = {
@@ -98,3 +124,13 @@ def publish_error(context: Context, error: I2VError) -> None:
     }
     with contextlib.suppress(Exception):  # never hide the real failure behind a failed push
         context["ti"].xcom_push(key=XCOM_ERROR, value=payload)
+
+
+@contextlib.contextmanager
+def errors_published(context: Context) -> Iterator[None]:
+    """Push a provider error to XCom (``error``) on its way out, for downstream summaries."""
+    try:
+        yield
+    except I2VError as error:
+        publish_error(context, error)
+        raise

@@ -71,19 +71,16 @@ def manifest_items(
 def _keep(
     op: ImageToVideoBatchOperator, ledger: BatchLedger, index: int, gid: str, outcome: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    from airflow_provider_i2v.outputs import StoredFile, copy_outputs
+    from airflow_provider_i2v.outputs import keep
 
-    known = [f for raw in ledger.entry(index).files if (f := StoredFile.from_json(raw)) is not None]
-    urls = list(outcome.get("output_urls") or outcome.get("video_urls") or [])
-    stored = copy_outputs(
-        urls,
+    return keep(
+        list(outcome.get("output_urls") or outcome.get("video_urls") or []),
         op.output_dir,
         gid,
         op.hook.get_settings(),
-        known=known,
-        remember=lambda records: ledger.record_files(index, [r.to_json() for r in records]),
+        known=ledger.entry(index).files,
+        remember=lambda records: ledger.record_files(index, records),
     )
-    return [f.to_json() for f in stored]
 
 
 def finish_batch(

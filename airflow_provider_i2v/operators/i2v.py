@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from airflow_provider_i2v.protocol import (
     GenerationState,
     GenerationStatus,
 )
+from airflow_provider_i2v.results import errors_published
 from airflow_provider_i2v.resume import (
     UNCERTAIN_CREATE_POLICIES,
     Action,
@@ -180,7 +180,7 @@ class ImageToVideoOperator(BaseOperator):
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        with _error_published(context):
+        with errors_published(context):
             return self._execute(context)
 
     def _execute(self, context: Context) -> Any:
@@ -262,7 +262,7 @@ class ImageToVideoOperator(BaseOperator):
         """Resume after the trigger fired: turn its event into the result or a typed error."""
         from airflow_provider_i2v.events import state_from_event
 
-        with _error_published(context):
+        with errors_published(context):
             state = state_from_event(event, self._timeout_error)
             return self._conclude(context, self._ledger(context), state)
 
@@ -277,27 +277,22 @@ class ImageToVideoOperator(BaseOperator):
 
     def _finish(self, context: Context, ledger: GenerationLedger, state: GenerationState) -> dict[str, Any]:
         """Keep the outputs, then publish; the stored id stays until the success is recorded."""
-        from airflow_provider_i2v.results import build_result, publish
+        from airflow_provider_i2v.results import complete
 
-        if not state.video_urls:
-            self.log.warning("Generation %s completed without any video URL", state.generation_id)
-        files = self._keep_outputs(ledger, state) if self.output_dir else None
-        entry = ledger.entry
-        result = build_result(state, model=self.model, files=files, uncertain_creates=entry.uncertain_creates)
-        publish(context, result)
-        from airflow_provider_i2v.assets import emit_asset_events
+        files = None
+        if self.output_dir:
+            from airflow_provider_i2v.outputs import keep
 
-        emit_asset_events(list(self.outlets), context, result)
-        self._result = result
-        elapsed = f" in {time.time() - entry.submitted_at:.0f} s" if entry.submitted_at else ""
-        self.log.info(
-            "Generation %s completed%s: %s; cost %s USD",
-            state.generation_id,
-            elapsed,
-            ", ".join(result["video_urls"]) or "no video URL",
-            state.usage.get("cost", "unknown"),
-        )
-        return result
+            files = keep(
+                state.output_urls,
+                self.output_dir,
+                state.generation_id,
+                self.hook.get_settings(),
+                known=ledger.entry.files,
+                remember=ledger.record_files,
+            )
+        self._result = complete(self, context, state, ledger.entry, files)
+        return self._result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the first frame as input, the stored videos as outputs, a run facet
@@ -306,32 +301,6 @@ class ImageToVideoOperator(BaseOperator):
         from airflow_provider_i2v.operators.params import unwrap_image
 
         return operator_lineage(unwrap_image(self.first_frame_image), self._result)
-
-    def _keep_outputs(self, ledger: GenerationLedger, state: GenerationState) -> list[dict[str, Any]]:
-        from airflow_provider_i2v.outputs import StoredFile, copy_outputs
-
-        known = [f for raw in ledger.entry.files if (f := StoredFile.from_json(raw)) is not None]
-        stored = copy_outputs(
-            state.output_urls,
-            self.output_dir,
-            state.generation_id,
-            self.hook.get_settings(),
-            known=known,
-            remember=lambda records: ledger.record_files([f.to_json() for f in records]),
-        )
-        return [f.to_json() for f in stored]
-
-
-@contextlib.contextmanager
-def _error_published(context: Context) -> Iterator[None]:
-    """Push a provider error to XCom (``error``) on its way out, for downstream summaries."""
-    try:
-        yield
-    except I2VError as error:
-        from airflow_provider_i2v.results import publish_error
-
-        publish_error(context, error)
-        raise
 
 
 def __getattr__(name: str) -> Any:
