@@ -94,30 +94,41 @@ class EntryStore:
 
     def write(self, entry: Entry, *, paid: str | None) -> None:
         """Store ``entry`` with a few attempts; ``paid`` names an accepted generation at stake."""
-        if self._store is None:
-            self._entry = entry
-            return
-        import tenacity  # not at module level: the operator imports this module at DAG-parse time
-
-        try:
-            for attempt in tenacity.Retrying(
-                stop=tenacity.stop_after_attempt(_STORE_ATTEMPTS),
-                wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=4),
-                reraise=True,
-            ):
-                with attempt:
-                    self._store.set(STATE_KEY, entry.to_json())
-        except Exception as exc:
-            if paid is None:
-                raise I2VStateStoreError(
-                    f"task_state_store could not be written ({type(exc).__name__}: {exc}); nothing was "
-                    "submitted"
-                ) from exc
-            raise I2VNonRetryableError(
-                f"the generation was accepted (and is paid for) but could not be recorded in "
-                f"task_state_store ({type(exc).__name__}: {exc}); failing without retry so that a retry "
-                "does not pay for a second one. Collect its result with "
-                f"I2VTaskSensor(generation_id={paid!r}).",
-                generation_id=paid,
-            ) from exc
+        if self._store is not None:
+            write_with_retries(self._store, STATE_KEY, entry.to_json(), paid=paid)
         self._entry = entry
+
+
+def write_with_retries(store: Any, key: str, value: Any, *, paid: str | None) -> None:
+    """Write ``value`` under ``key`` (``None`` or empty: delete it), with a few attempts.
+
+    What a failure means depends on what is at stake: before a create (``paid`` is None)
+    nothing was sent, so :class:`I2VStateStoreError` (retryable); after one, the accepted
+    generation's id would be lost, so the task fails without retry rather than pay twice.
+    """
+    import tenacity  # not at module level: the operator imports this module at DAG-parse time
+
+    try:
+        for attempt in tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(_STORE_ATTEMPTS),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=4),
+            reraise=True,
+        ):
+            with attempt:
+                if value:
+                    store.set(key, value)
+                else:
+                    store.delete(key)
+    except Exception as exc:
+        if paid is None:
+            raise I2VStateStoreError(
+                f"task_state_store key {key!r} could not be written ({type(exc).__name__}: {exc}); "
+                "nothing was submitted"
+            ) from exc
+        raise I2VNonRetryableError(
+            f"the generation was accepted (and is paid for) but could not be recorded in "
+            f"task_state_store ({type(exc).__name__}: {exc}); failing without retry so that a retry "
+            "does not pay for a second one. Collect its result with "
+            f"I2VTaskSensor(generation_id={paid!r}).",
+            generation_id=paid,
+        ) from exc

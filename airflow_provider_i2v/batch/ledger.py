@@ -18,9 +18,9 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_i2v.exceptions import I2VNonRetryableError, I2VStateStoreError
+from airflow_provider_i2v.exceptions import I2VStateStoreError
 from airflow_provider_i2v.resume import UncertainCreatePolicy
-from airflow_provider_i2v.state import Entry
+from airflow_provider_i2v.state import Entry, write_with_retries
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,7 +32,6 @@ KEY_PREFIX = "i2v_batch/"
 #: Why items have no generation this try (invalid, not submitted, uncertain), for the
 #: manifest built after the deferral, in another process.
 NOTES_KEY = f"{KEY_PREFIX}notes"
-_ATTEMPTS = 4
 
 
 def chunk_key(index: int) -> str:
@@ -132,32 +131,8 @@ class BatchLedger:
     def _flush(self, keys: set[str], *, paid: str | None) -> None:
         if self._store is None:
             return
-        import tenacity  # lazily: this module is imported when the batch operator is
-
         for key in sorted(keys):
-            value = self._chunks.get(key) or {}
-            try:
-                for attempt in tenacity.Retrying(
-                    stop=tenacity.stop_after_attempt(_ATTEMPTS),
-                    wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=4),
-                    reraise=True,
-                ):
-                    with attempt:
-                        if value:
-                            self._store.set(key, value)
-                        else:
-                            self._store.delete(key)
-            except Exception as exc:
-                if paid is None:
-                    raise I2VStateStoreError(
-                        f"task_state_store key {key!r} could not be written ({type(exc).__name__}: {exc})"
-                    ) from exc
-                raise I2VNonRetryableError(
-                    f"generation {paid} was accepted (and is paid for) but could not be recorded in "
-                    f"task_state_store ({type(exc).__name__}: {exc}); failing without retry so that a "
-                    "retry does not pay for it again",
-                    generation_id=paid,
-                ) from exc
+            write_with_retries(self._store, key, self._chunks.get(key) or {}, paid=paid)
 
 
 def forget_batch_after_success(context: Context) -> None:

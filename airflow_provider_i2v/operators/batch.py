@@ -6,32 +6,25 @@ import asyncio
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
-
-from airflow.sdk import BaseOperator
 
 from airflow_provider_i2v.batch.ledger import BatchLedger, forget_batch_after_success
 from airflow_provider_i2v.exceptions import I2VBatchFailedError, I2VError, I2VInvalidRequestError
-from airflow_provider_i2v.hooks.settings import DEFAULT_CONN_ID
 from airflow_provider_i2v.links.i2v import I2VBatchManifestLink
-from airflow_provider_i2v.operators.params import REQUEST_PARAMS, check_params
-from airflow_provider_i2v.protocol import DEFAULT_MODEL, MINIMAX_I2V_01_LIVE
-from airflow_provider_i2v.resume import UNCERTAIN_CREATE_POLICIES, UncertainCreatePolicy
+from airflow_provider_i2v.operators.base import GenerationOperator
+from airflow_provider_i2v.operators.params import check_params
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_i2v.batch.items import BatchItem
     from airflow_provider_i2v.batch.wait import BatchWait
-    from airflow_provider_i2v.hooks.i2v import I2VHook
-    from airflow_provider_i2v.schedule import PollSchedule
 
 #: XCom key of the list of generation ids (by item index; ``None`` for items without one).
 XCOM_GENERATION_IDS = "generation_ids"
 
 
-class ImageToVideoBatchOperator(BaseOperator):
+class ImageToVideoBatchOperator(GenerationOperator):
     """Generate one video per image of ``images`` in one task: one trigger, one manifest.
 
     Every item is checked before the first create; each item's generation is remembered
@@ -54,11 +47,11 @@ class ImageToVideoBatchOperator(BaseOperator):
     :param max_inline_items: with ``output_dir``, XCom holds every item only up to this many;
         beyond, the totals and the manifest's URI.
 
-    The other parameters are :class:`ImageToVideoOperator`'s, shared by every item.
+    The other parameters are :class:`~airflow_provider_i2v.operators.base.GenerationOperator`'s,
+    shared by every item; ``generation_timeout`` (default 2 hours) is the whole batch's.
     """
 
-    template_fields: Sequence[str] = ("images", "prompt", "callback_url", "output_dir")
-    template_fields_renderers = {"prompt": "txt"}
+    template_fields: Sequence[str] = ("images", *GenerationOperator.template_fields)
     ui_color = "#d9ccff"
     operator_extra_links = (I2VBatchManifestLink(),)
 
@@ -66,21 +59,7 @@ class ImageToVideoBatchOperator(BaseOperator):
         self,
         *,
         images: Any,
-        prompt: str | None = None,
-        model: str = DEFAULT_MODEL,
-        duration: int = MINIMAX_I2V_01_LIVE.default_duration,
-        resolution: str = MINIMAX_I2V_01_LIVE.default_resolution,
-        prompt_optimizer: bool = MINIMAX_I2V_01_LIVE.default_prompt_optimizer,
-        callback_url: str | None = None,
-        aigc_watermark: bool = MINIMAX_I2V_01_LIVE.default_aigc_watermark,
-        i2v_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = True,
-        poll_interval: float = 10.0,
-        max_poll_interval: float = 60.0,
-        adaptive_polling: bool = True,
         generation_timeout: timedelta | float | None = timedelta(hours=2),
-        output_dir: Any = None,
-        on_uncertain_create: UncertainCreatePolicy = "resubmit",
         max_in_flight: int = 16,
         on_invalid: Literal["fail", "skip"] = "fail",
         allow_failures: bool = False,
@@ -88,24 +67,8 @@ class ImageToVideoBatchOperator(BaseOperator):
         max_inline_items: int = 500,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(generation_timeout=generation_timeout, **kwargs)
         self.images = images
-        self.prompt, self.model, self.duration, self.resolution = prompt, model, duration, resolution
-        self.prompt_optimizer, self.callback_url, self.aigc_watermark = (
-            prompt_optimizer,
-            callback_url,
-            aigc_watermark,
-        )
-        self.i2v_conn_id = i2v_conn_id
-        self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
-        self.adaptive_polling = bool(adaptive_polling)
-        if isinstance(generation_timeout, timedelta):
-            generation_timeout = generation_timeout.total_seconds()
-        self.generation_timeout = None if generation_timeout is None else float(generation_timeout)
-        self.output_dir = output_dir
-        self.on_uncertain_create: UncertainCreatePolicy = on_uncertain_create
         self.max_in_flight = max_in_flight
         self.on_invalid = on_invalid
         self.allow_failures = allow_failures
@@ -113,12 +76,9 @@ class ImageToVideoBatchOperator(BaseOperator):
         self.max_inline_items = max_inline_items
         self._check_options()
         self.on_success_callback = [*self.on_success_callback, forget_batch_after_success]
-        check_params(self._defaults(), rendered=False)
 
     def _check_options(self) -> None:
         problems = []
-        if self.on_uncertain_create not in UNCERTAIN_CREATE_POLICIES:
-            problems.append(f"on_uncertain_create: must be one of {list(UNCERTAIN_CREATE_POLICIES)}")
         if self.on_invalid not in ("fail", "skip"):
             problems.append(f"on_invalid: must be 'fail' or 'skip', got {self.on_invalid!r}")
         if (
@@ -132,31 +92,14 @@ class ImageToVideoBatchOperator(BaseOperator):
             isinstance(share, bool) or not share > 0 or (isinstance(share, float) and share > 1)
         ):
             problems.append(f"min_success: must be a count >= 1 or a share in (0, 1], got {share!r}")
-        self._schedule()  # a bad interval is refused here too
         if problems:
             raise I2VInvalidRequestError("; ".join(problems))
-
-    def _defaults(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in REQUEST_PARAMS}
-
-    @cached_property
-    def hook(self) -> I2VHook:
-        from airflow_provider_i2v.hooks.i2v import I2VHook
-
-        return I2VHook(i2v_conn_id=self.i2v_conn_id)
-
-    def _schedule(self) -> PollSchedule:
-        from airflow_provider_i2v.schedule import PollSchedule
-
-        return PollSchedule(
-            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive_polling, model=self.model
-        )
 
     def _items(self) -> list[BatchItem]:
         from airflow_provider_i2v.batch.items import parse_items
 
         images = self.images
-        return parse_items(list(images) if not isinstance(images, str | list) else images, self._defaults())
+        return parse_items(list(images) if not isinstance(images, str | list) else images, self._params())
 
     def _ledger(self, context: Context) -> BatchLedger:
         return BatchLedger(context, self.log, on_uncertain_create=self.on_uncertain_create)
@@ -168,7 +111,7 @@ class ImageToVideoBatchOperator(BaseOperator):
         from airflow_provider_i2v.batch.plan import plan_batch
         from airflow_provider_i2v.batch.submit import submit_items
 
-        check_params(self._defaults(), rendered=True)
+        check_params(self._params(), rendered=True)
         items = self._items()
         ledger = self._ledger(context)
         entries = ledger.load(len(items))
@@ -203,9 +146,6 @@ class ImageToVideoBatchOperator(BaseOperator):
         live = [gid for index, gid in enumerate(ids) if gid and index not in notes]
         self.log.info("Batch: %d generations to wait for (%d items without one)", len(live), len(notes))
         return self._wait(context, live)
-
-    def _deadline(self) -> float | None:
-        return None if self.generation_timeout is None else time.time() + self.generation_timeout
 
     def _wait(self, context: Context, generation_ids: list[str]) -> Any:
         from airflow_provider_i2v.batch.wait import BatchWait, wait_for_all

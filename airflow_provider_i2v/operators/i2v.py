@@ -2,47 +2,35 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
-
-from airflow_provider_i2v.exceptions import I2VError, I2VInvalidRequestError, I2VTimeoutError
-from airflow_provider_i2v.hooks.settings import DEFAULT_CONN_ID
+from airflow_provider_i2v.exceptions import I2VError, I2VTimeoutError
 from airflow_provider_i2v.links.i2v import I2VVideoLink
+from airflow_provider_i2v.operators.base import GenerationOperator
 from airflow_provider_i2v.operators.params import (
-    REQUEST_PARAMS,
     RenderedImage,
     check_params,
     validated_request,
 )
 from airflow_provider_i2v.protocol import (
-    DEFAULT_MODEL,
-    MINIMAX_I2V_01_LIVE,
     GenerationState,
     GenerationStatus,
 )
 from airflow_provider_i2v.results import errors_published
 from airflow_provider_i2v.resume import (
-    UNCERTAIN_CREATE_POLICIES,
     Action,
     GenerationLedger,
-    UncertainCreatePolicy,
     forget_after_success,
 )
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_i2v.hooks.i2v import I2VHook
     from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
-    from airflow_provider_i2v.schedule import PollSchedule
 
 
-class ImageToVideoOperator(BaseOperator):
+class ImageToVideoOperator(GenerationOperator):
     """Generate one video from one image on the Vtrix gateway.
 
     Validates every parameter (and the image, read from wherever it lives) before
@@ -60,93 +48,25 @@ class ImageToVideoOperator(BaseOperator):
     :param first_frame_image: the first frame: an ``http(s)`` URL (passed through), a
         ``data:image/...;base64,`` URL, a local file path, an object-storage URI or an
         ``ObjectStoragePath`` (read, checked and sent as a data URL). Templated.
-    :param prompt: what should happen in the video, at most 2000 characters. Templated.
-    :param model: the gateway model id.
-    :param duration: seconds of video; the model allows only 6.
-    :param resolution: the model allows only ``"720P"``.
-    :param prompt_optimizer: let the gateway rewrite the prompt.
-    :param callback_url: an ``http(s)`` URL the gateway notifies (passed through;
-        polling stays the source of truth). Templated.
-    :param aigc_watermark: add the AI-generated watermark.
-    :param i2v_conn_id: the ``i2v`` connection.
-    :param deferrable: wait on the triggerer (default) instead of in the worker.
-    :param poll_interval: seconds between status polls once completion is plausible: a
-        finished video is noticed within this long.
-    :param max_poll_interval: the longest pause between two polls while the render is far
-        from done (adaptive polling); at least ``poll_interval``.
-    :param adaptive_polling: follow the render (the gateway's progress, recent render
-        times) instead of polling every ``poll_interval`` from the start.
-    :param generation_timeout: how long one try waits for the generation (a timedelta
-        or seconds); on timeout the generation id stays stored, so a retry reconnects
-        and waits again instead of paying again. ``None`` waits forever.
-    :param output_dir: copy every output file there (local path, URI such as
-        ``s3://bucket/videos/{{ run_id }}``, or ``ObjectStoragePath``). Templated.
-    :param on_uncertain_create: what a later try does after a create whose outcome is
-        unknown (its answer was lost, a 5xx, the task was killed while it was on the
-        wire): ``"resubmit"`` (default) pays again, saying so in the log and counting it
-        in ``uncertain_creates``; ``"fail"`` fails without retry until someone checks.
+
+    Every other parameter (the model's, the connection, polling, ``generation_timeout``,
+    ``output_dir``, ``on_uncertain_create``) is
+    :class:`~airflow_provider_i2v.operators.base.GenerationOperator`'s.
     """
 
-    template_fields: Sequence[str] = ("first_frame_image", "prompt", "callback_url", "output_dir")
-    template_fields_renderers = {"prompt": "txt"}
+    template_fields: Sequence[str] = ("first_frame_image", *GenerationOperator.template_fields)
     ui_color = "#e8dcff"
     operator_extra_links = (I2VVideoLink(),)
 
-    def __init__(
-        self,
-        *,
-        first_frame_image: Any,
-        prompt: str | None = None,
-        model: str = DEFAULT_MODEL,
-        duration: int = MINIMAX_I2V_01_LIVE.default_duration,
-        resolution: str = MINIMAX_I2V_01_LIVE.default_resolution,
-        prompt_optimizer: bool = MINIMAX_I2V_01_LIVE.default_prompt_optimizer,
-        callback_url: str | None = None,
-        aigc_watermark: bool = MINIMAX_I2V_01_LIVE.default_aigc_watermark,
-        i2v_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = True,
-        poll_interval: float = 10.0,
-        max_poll_interval: float = 60.0,
-        adaptive_polling: bool = True,
-        generation_timeout: timedelta | float | None = timedelta(hours=1),
-        output_dir: Any = None,
-        on_uncertain_create: UncertainCreatePolicy = "resubmit",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, first_frame_image: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.first_frame_image = first_frame_image
-        self.prompt = prompt
-        self.model = model
-        self.duration = duration
-        self.resolution = resolution
-        self.prompt_optimizer = prompt_optimizer
-        self.callback_url = callback_url
-        self.aigc_watermark = aigc_watermark
-        self.i2v_conn_id = i2v_conn_id
-        self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
-        self.adaptive_polling = bool(adaptive_polling)
-        self._schedule()  # a bad interval is refused when the DAG is parsed
-        if isinstance(generation_timeout, timedelta):
-            generation_timeout = generation_timeout.total_seconds()
-        self.generation_timeout = None if generation_timeout is None else float(generation_timeout)
-        self.output_dir = output_dir
-        if on_uncertain_create not in UNCERTAIN_CREATE_POLICIES:
-            raise I2VInvalidRequestError(
-                f"on_uncertain_create: must be one of {list(UNCERTAIN_CREATE_POLICIES)}, "
-                f"got {on_uncertain_create!r}"
-            )
-        self.on_uncertain_create: UncertainCreatePolicy = on_uncertain_create
         # Last: the stored id is forgotten only once Airflow has recorded the success.
         self.on_success_callback = [*self.on_success_callback, forget_after_success]
         #: The generation this try is waiting for (for on_kill's log line).
         self._generation_id: str | None = None
         #: This try's result, for lineage.
         self._result: dict[str, Any] | None = None
-        # Fixed (non-templated) parameters are checked when the DAG is parsed, so a typo
-        # shows up as an import error instead of a failed run.
-        check_params(self._params(), rendered=False)
 
     def _do_render_template_fields(
         self, parent: Any, template_fields: Any, context: Any, jinja_env: Any, seen_oids: Any
@@ -157,22 +77,6 @@ class ImageToVideoOperator(BaseOperator):
         image = getattr(parent, "first_frame_image", None)
         if parent is self and isinstance(image, str) and image.startswith("data:"):
             self.first_frame_image = RenderedImage(image)
-
-    def _params(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in REQUEST_PARAMS}
-
-    @cached_property
-    def hook(self) -> I2VHook:
-        from airflow_provider_i2v.hooks.i2v import I2VHook
-
-        return I2VHook(i2v_conn_id=self.i2v_conn_id)
-
-    def _schedule(self) -> PollSchedule:
-        from airflow_provider_i2v.schedule import PollSchedule
-
-        return PollSchedule(
-            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive_polling, model=self.model
-        )
 
     def _ledger(self, context: Context) -> GenerationLedger:
         return GenerationLedger(context, self.log, on_uncertain_create=self.on_uncertain_create)
@@ -195,15 +99,6 @@ class ImageToVideoOperator(BaseOperator):
             with ledger.submitting(what) as submission:
                 submission.accepted(self.hook.create_generation(request))
         return self._wait(context, ledger)
-
-    def _deadline(self) -> float | None:
-        """When this try stops waiting: ``generation_timeout`` from now.
-
-        Counted per try, so a retry after a timeout reconnects and waits again instead of
-        failing at its first poll; it is absolute in the trigger's kwargs, so a triggerer
-        restart does not extend it.
-        """
-        return None if self.generation_timeout is None else time.time() + self.generation_timeout
 
     def _wait(self, context: Context, ledger: GenerationLedger) -> Any:
         entry = ledger.entry
