@@ -125,6 +125,17 @@ class GenerationOperator(BaseOperator):
             self.poll_interval, self.max_poll_interval, adaptive=self.adaptive_polling, model=self.model
         )
 
+    def _trigger_kwargs(self) -> dict[str, Any]:
+        """What a trigger needs to poll like this operator: the connection, schedule and deadline."""
+        return {
+            "i2v_conn_id": self.i2v_conn_id,
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "adaptive": self.adaptive_polling,
+            "model": self.model,
+            "deadline": self._deadline(),
+        }
+
     def _deadline(self) -> float | None:
         """When this try stops waiting: ``generation_timeout`` from now.
 

@@ -157,14 +157,7 @@ class ImageToVideoBatchOperator(GenerationOperator):
 
             self.defer(
                 trigger=I2VBatchTrigger(
-                    generation_ids=generation_ids,
-                    i2v_conn_id=self.i2v_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    adaptive=self.adaptive_polling,
-                    model=self.model,
-                    deadline=self._deadline(),
-                    started_at=time.time(),
+                    generation_ids=generation_ids, started_at=time.time(), **self._trigger_kwargs()
                 ),
                 method_name="execute_complete",
             )

@@ -109,14 +109,7 @@ class ImageToVideoOperator(GenerationOperator):
 
             self.defer(
                 trigger=I2VTaskTrigger(
-                    generation_id=generation_id,
-                    i2v_conn_id=self.i2v_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    adaptive=self.adaptive_polling,
-                    model=self.model,
-                    deadline=self._deadline(),
-                    started_at=entry.submitted_at,
+                    generation_id=generation_id, started_at=entry.submitted_at, **self._trigger_kwargs()
                 ),
                 method_name="execute_complete",
             )
