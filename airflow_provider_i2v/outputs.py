@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -68,6 +69,27 @@ class _Retry(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+_clients: dict[tuple[Any, ...], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def download_client(settings: ConnectionSettings) -> httpx.Client:
+    """The process's download client for these options (a batch copies thousands of files:
+    building a client costs more than a small download). No key, no base URL, redirects
+    followed, the environment's proxy variables ignored."""
+    with _clients_lock:
+        client = _clients.get(settings.client_key)
+        if client is None or client.is_closed:
+            client = _clients[settings.client_key] = httpx.Client(
+                timeout=httpx.Timeout(settings.timeout),
+                verify=settings.verify,
+                proxy=settings.proxy,
+                follow_redirects=True,
+                trust_env=False,
+            )
+        return client
 
 
 def as_storage_path(target: Any) -> Any:
@@ -191,35 +213,29 @@ def copy_outputs(
         retry=tenacity.retry_if_exception_type((httpx.TransportError, _Retry)),
         reraise=True,
     )
-    client = httpx.Client(
-        timeout=httpx.Timeout(settings.timeout),
-        verify=settings.verify,
-        proxy=settings.proxy,
-        follow_redirects=True,
-        trust_env=False,
-    )
+    client = download_client(settings)
     files: list[StoredFile] = []
-    with client:
-        for index, url in enumerate(urls):
-            destination = directory / output_name(generation_id, url, index, len(urls))
-            record = earlier.get((str(destination), url))
-            if record is not None and _still_complete(destination, record):
-                log.info(
-                    "%s is already complete (%d bytes, sha256 %s); not downloaded again",
-                    record.uri,
-                    record.size,
-                    record.sha256,
-                )
-                files.append(record)
-                continue
-            try:
-                stored = retrying(_download, client, url, destination, lambda new: remember([*files, new]))
-            except (httpx.HTTPError, _Retry) as exc:
-                raise I2VTransientError(
-                    f"could not copy {url} to {destination}: {exc}", generation_id=generation_id
-                ) from None
-            log.info("Copied %s (%d bytes, sha256 %s) to %s", url, stored.size, stored.sha256, stored.uri)
-            files.append(stored)
+    # One client per process and connection options, shared by every copy.
+    for index, url in enumerate(urls):
+        destination = directory / output_name(generation_id, url, index, len(urls))
+        record = earlier.get((str(destination), url))
+        if record is not None and _still_complete(destination, record):
+            log.info(
+                "%s is already complete (%d bytes, sha256 %s); not downloaded again",
+                record.uri,
+                record.size,
+                record.sha256,
+            )
+            files.append(record)
+            continue
+        try:
+            stored = retrying(_download, client, url, destination, lambda new: remember([*files, new]))
+        except (httpx.HTTPError, _Retry) as exc:
+            raise I2VTransientError(
+                f"could not copy {url} to {destination}: {exc}", generation_id=generation_id
+            ) from None
+        log.info("Copied %s (%d bytes, sha256 %s) to %s", url, stored.size, stored.sha256, stored.uri)
+        files.append(stored)
     return files
 
 

@@ -57,10 +57,8 @@ def test_a_malformed_content_length_is_a_transient_error_not_a_crash(
     def cdn(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, headers={"Content-Length": "12, 13"}, content=VIDEO[:12])
 
-    real_client = httpx.Client
-    monkeypatch.setattr(
-        outputs.httpx, "Client", lambda **kw: real_client(transport=httpx.MockTransport(cdn), **kw)
-    )
+    mocked = httpx.Client(transport=httpx.MockTransport(cdn))
+    monkeypatch.setattr(outputs, "download_client", lambda settings: mocked)
     with pytest.raises(I2VTransientError, match="malformed Content-Length"):
         copy_outputs(["https://cdn.example/g1.mp4"], tmp_path, "g1", SETTINGS)
     assert list(tmp_path.iterdir()) == []
@@ -106,3 +104,12 @@ def test_stored_file_records_round_trip_and_bad_ones_are_ignored() -> None:
     assert StoredFile.from_json(record.to_json()) == record
     bad: dict[str, Any] = {"uri": "x", "size": "many"}
     assert StoredFile.from_json(bad) is None
+
+
+def test_copies_share_one_download_client_per_connection_options(tmp_path: Path) -> None:
+    with scripted_server(Answer(200, VIDEO)) as cdn:
+        for gid in ("g1", "g2", "g3"):
+            copy_outputs([f"{cdn.url}/{gid}.mp4"], tmp_path, gid, SETTINGS)
+    assert outputs.download_client(SETTINGS) is outputs.download_client(SETTINGS)
+    other = ConnectionSettings.from_connection(None, "k", {"timeout": 7})
+    assert outputs.download_client(other) is not outputs.download_client(SETTINGS)
