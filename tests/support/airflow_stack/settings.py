@@ -8,7 +8,11 @@ Why the non-default values are what they are (the values themselves are the code
   api-server's execution API by URL.
 * A 2-core machine: few task slots, few parser processes.
 * Tests should wait seconds, not minutes: the DAG folder is rescanned quickly, heartbeats
-  are every second, and a SIGKILLed triggerer is declared dead after 10 s (Airflow: 30 s).
+  are every second, and with one triggerer a SIGKILLed one is declared dead after 10 s.
+* With several triggerers the triggerer keeps Airflow's defaults (heartbeat every 5 s, dead
+  after 30 s): a triggerer's loop stalls for 12-13 s on this 2-core machine the first time
+  it serves a trigger (it builds its in-process execution API), and with a 10 s threshold
+  the other triggerer took its triggers over meanwhile, so both polled them for a while.
 * ``[workers] min_heartbeat_interval=1`` avoids the deferral race in AIRFLOW-NOTES.md (a
   trigger firing within ~5 s of deferring could fail the task).
 * Two triggerers on one machine need their own trigger log server ports.
@@ -100,8 +104,6 @@ def stack_environment(
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-        "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-        "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -109,6 +111,11 @@ def stack_environment(
         # setproctitle must not clobber /proc/PID/environ: stragglers are found by a marker there.
         "SPT_NOENV": "1",
     }
+    if mode.triggerers == 1:
+        settings |= {
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
+        }
     if mode.celery:
         settings |= {
             "AIRFLOW__CELERY__BROKER_URL": backends.broker_url or "",
