@@ -15,12 +15,14 @@
 
 Everything is skipped, with the reason, when Airflow (or, for the simulator fixtures, the
 simulator) cannot be imported, or when this machine cannot run the chosen mode (no
-PostgreSQL server binaries, no redis-server ...). Every test in this folder is marked ``e2e``.
+PostgreSQL server binaries, no redis-server ...; with ``I2V_E2E_REQUIRE_MODE=1`` that fails
+instead). Every test in this folder is marked ``e2e``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from tests.support.airflow_stack import AirflowStack, Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Set (CI does) to fail instead of skipping when this machine cannot run the chosen mode.
+REQUIRE_MODE_ENV = "I2V_E2E_REQUIRE_MODE"
 E2E_DIR = Path(__file__).resolve().parent
 
 
@@ -68,6 +72,8 @@ def airflow_mode(airflow_available: None, pytestconfig: pytest.Config) -> Mode:
 
     mode = session_mode(pytestconfig)
     reason = unavailable_reason(mode)
+    if reason and os.environ.get(REQUIRE_MODE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason} (and ${REQUIRE_MODE_ENV} is set: CI must run this mode)", pytrace=False)
     if reason:
         pytest.skip(reason)
     return mode
