@@ -292,6 +292,8 @@ class AirflowStack:
             self._home.mkdir(parents=True, exist_ok=True)
         else:
             self._home = Path(tempfile.mkdtemp(prefix="airflow-stack-"))
+            if not self.keep_home:
+                self._supervisor.watchdog.record_dir(self._home)
         (self._home / "component-logs").mkdir(exist_ok=True)
         (self._home / "logs").mkdir(exist_ok=True)
         if not self.ports.api:
