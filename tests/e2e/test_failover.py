@@ -172,7 +172,7 @@ def test_killed_triggerer_triggers_move_to_the_survivor_and_nothing_is_created_t
 
     def database_and_wire_agree() -> bool:
         view["tis"] = tis = _generate_tis(stack, run_id)
-        view["held"] = {gen_of[t["map_index"]]: {jobs.get(_holder(t), f"job {_holder(t)}")} for t in tis}
+        view["held"] = {gen_of[t["map_index"]]: {jobs.get(_holder(t) or 0, f"job {_holder(t)}")} for t in tis}
         view["polled"] = _pollers(stack, e2e_simulator, sim_port, since=time.time() - 3 * POLL_INTERVAL)
         return bool(view["polled"] == view["held"])
 

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import psutil  # type: ignore[import-untyped]  # comes with Airflow
+import psutil  # comes with Airflow
 
 from .watchdog import Watchdog
 
