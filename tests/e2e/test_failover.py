@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,15 @@ def two_triggerers(airflow_mode: Mode) -> None:
     """Skips before any stack starts unless the session's mode runs two triggerers."""
     if airflow_mode.triggerers < 2:
         pytest.skip(f"needs two triggerers (--airflow-mode=celery); this session runs {airflow_mode.name}")
+
+
+@pytest.fixture
+def restart_killed_triggerer(airflow_stack: AirflowStack) -> Iterator[None]:
+    """The session's stack is shared: start again whichever triggerer the test killed."""
+    yield
+    for name in airflow_stack.triggerers:
+        if not airflow_stack.is_running(name):
+            airflow_stack.start_component(name)
 
 
 def _setting(stack: AirflowStack, key: str) -> float:
@@ -132,6 +141,7 @@ def _pollers(stack: AirflowStack, simulator: Any, server_port: int, since: float
 def test_killed_triggerer_triggers_move_to_the_survivor_and_nothing_is_created_twice(
     two_triggerers: None,
     airflow_stack: AirflowStack,
+    restart_killed_triggerer: None,
     write_dag: Callable[[str, str], Path],
     e2e_simulator: Any,
     e2e_simulator_server: Any,
