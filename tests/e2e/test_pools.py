@@ -61,6 +61,11 @@ def most_live_at_once(intervals: list[tuple[float, float]]) -> int:
     return most
 
 
+def _span(generations: list[Any]) -> float:
+    """Seconds from the first creation to the end of the last render."""
+    return max(g.created_at + g.duration for g in generations) - min(g.created_at for g in generations)
+
+
 def _run(
     stack: AirflowStack,
     write_dag: Callable[[str, str], Path],
@@ -99,6 +104,7 @@ def test_pool_with_include_deferred_caps_live_generations_account_wide(
     unpooled = most_live_at_once(
         [(g.created_at, g.created_at + g.duration) for g in e2e_simulator.generations]
     )
+    unpooled_span = _span(e2e_simulator.generations)
     assert e2e_simulator.creations == GENERATIONS
     assert unpooled > SLOTS  # without the pool nothing holds them back
 
@@ -127,12 +133,11 @@ def test_pool_with_include_deferred_caps_live_generations_account_wide(
     tis = [t for t in api.task_instances("e2e_pooled", run_id) if t["task_id"] == "generate"]
     assert [t["try_number"] for t in tis] == [1] * GENERATIONS
     assert {t["pool"] for t in tis} == {POOL}
-    first = min(g.created_at for g in generations)
-    last = max(g.created_at + g.duration for g in generations)
     print(
         f"\npools: {GENERATIONS} generations of {RENDER_SECONDS:g} s; "
         f"without a pool {unpooled} live at once; "
         f"in a pool of {SLOTS} slots (include_deferred) {pooled} live at once, at most "
         f"{seen['occupied']} slots occupied ({seen['deferred']} by deferred tasks), "
-        f"{e2e_simulator.creations} creations; renders spanned {last - first:.1f} s"
+        f"{e2e_simulator.creations} creations; renders spanned {_span(generations):.1f} s "
+        f"({unpooled_span:.1f} s without the pool)"
     )
