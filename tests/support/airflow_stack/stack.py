@@ -224,6 +224,7 @@ class AirflowStack:
             return
         self._stopping = True
         supervisor = self._supervisor
+        orderly = False
         try:
             if self._client is not None:
                 self._client.close()
@@ -235,8 +236,9 @@ class AirflowStack:
             for service in reversed(self._services):
                 service.stop()
             supervisor.sweep()
+            orderly = True
         finally:
-            supervisor.watchdog.stop()
+            supervisor.watchdog.stop(orderly=orderly)  # interrupted: the watchdog finishes the job
             for name in supervisor.names:
                 supervisor.forget(name)
             self._services.clear()

@@ -129,21 +129,26 @@ class Watchdog:
         """Delete ``path`` if this process dies first."""
         self._append(f"dir 0 {path}")
 
-    def stop(self) -> None:
-        """Release the watchdog after an orderly stop: its ledger is emptied first."""
-        if self._ledger is not None:
+    def stop(self, *, orderly: bool = True) -> None:
+        """Let the watchdog go.
+
+        After an orderly stop its ledger is emptied first, and it finds nothing left to do.
+        A stop that did not finish (a second Ctrl-C, an error) hands the rest to it: it
+        stops whatever of the ledger still runs and deletes the directories, on its own.
+        """
+        if orderly and self._ledger is not None:
             with contextlib.suppress(OSError):
                 self._ledger.write_text("")
         if self._fd is not None:
-            os.close(self._fd)  # EOF: the watchdog looks, finds nothing left, and exits
+            os.close(self._fd)  # EOF: the watchdog wakes up
             self._fd = None
-        if self._proc is not None:
+        if self._proc is not None and orderly:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=30)
-            self._proc = None
-        if self._ledger is not None:
+        self._proc = None
+        if orderly and self._ledger is not None:
             self._ledger.unlink(missing_ok=True)
-            self._ledger = None
+        self._ledger = None
 
     def _append(self, line: str) -> None:
         if self._ledger is not None:
