@@ -1,5 +1,9 @@
 # Quick start:  make demo   (the example DAG on a real local Airflow against the simulator)
-#               make test   (the whole test suite, end-to-end tests included)
+#               make test   (the whole test suite, end-to-end tests included, on SQLite)
+#
+# The end-to-end tests run on one deployment per session: AIRFLOW_MODE=sqlite (default),
+# postgres (PostgreSQL 15, LocalExecutor) or celery (PostgreSQL, Redis, CeleryExecutor, two
+# triggerers); `make e2e-postgres` and `make e2e-celery` are the other two.
 #
 # Every target bootstraps .venv first (dev/bootstrap.sh: uv, editable install with the dev
 # extras); that step is skipped in about a second when nothing changed.
@@ -9,16 +13,20 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+AIRFLOW_MODE ?=
 ARTIFACTS := .artifacts
+MODE_ARG := $(if $(AIRFLOW_MODE),--airflow-mode=$(AIRFLOW_MODE))
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap demo test e2e unit lint format clean
+.PHONY: help bootstrap demo test e2e e2e-sqlite e2e-postgres e2e-celery unit lint format clean
 
 help:
 	@echo "make demo       run the example DAG on a real local Airflow + simulator"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ...' to narrow it)"
 	@echo "make unit       the suite without the end-to-end tests"
-	@echo "make e2e        only the end-to-end tests (real Airflow components)"
+	@echo "make e2e        only the end-to-end tests (real Airflow components; AIRFLOW_MODE=...)"
+	@echo "make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor"
+	@echo "make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
 	@echo "make bootstrap  create/update .venv"
@@ -34,7 +42,7 @@ demo: bootstrap
 # no test was collected, which counts as a failure).
 test: bootstrap
 	@mkdir -p $(ARTIFACTS)
-	@set +e; $(VPY) -m pytest $(PYTEST_ARGS); rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; \
+	@set +e; $(VPY) -m pytest $(MODE_ARG) $(PYTEST_ARGS); rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5)" >&2; fi; \
 	exit $$rc
 
@@ -42,7 +50,10 @@ unit: bootstrap
 	$(VPY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 e2e: bootstrap
-	$(VPY) -m pytest -m e2e $(PYTEST_ARGS)
+	$(VPY) -m pytest -m e2e $(MODE_ARG) $(PYTEST_ARGS)
+
+e2e-sqlite e2e-postgres e2e-celery: bootstrap
+	$(VPY) -m pytest -m e2e --airflow-mode=$(@:e2e-%=%) $(PYTEST_ARGS)
 
 # All three run even when one fails, so one pass shows every problem.
 lint: bootstrap

@@ -1,1 +1,2 @@
-"""Developer tooling: a real local Airflow stack, the demo, and their helpers (not shipped)."""
+"""Developer tooling: the demo and the bootstrap script (not shipped). The real-Airflow
+harness they use lives in :mod:`tests.support.airflow_stack`."""

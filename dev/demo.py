@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from dev.airflow_stack import (  # noqa: E402
+from tests.support.airflow_stack import (  # noqa: E402
     AirflowClient,
     AirflowStack,
     ApiError,

@@ -1,22 +1,28 @@
-"""End-to-end fixtures: a real Airflow (api-server, scheduler, dag-processor, triggerer) and
-a gateway simulator, over real HTTP.
+"""End-to-end fixtures: a real Airflow and a gateway simulator, over real HTTP.
 
-* ``airflow_stack`` (session): one running :class:`dev.airflow_stack.AirflowStack` whose DAG
-  folder is ``e2e_dags_folder``; write DAG files there with ``write_dag`` (they are picked up
-  within a few seconds) and drive them with ``airflow_stack.client``.
+* ``airflow_mode`` (session): the deployment this session runs on, ``sqlite`` (default),
+  ``postgres`` or ``celery`` (``--airflow-mode=...`` or ``I2V_E2E_MODE``; see
+  :mod:`tests.support.airflow_stack.modes`). Every test below runs in whichever is chosen.
+* ``airflow_stack`` (session): one running :class:`tests.support.airflow_stack.AirflowStack`
+  of that mode whose DAG folder is ``e2e_dags_folder``; write DAG files there with
+  ``write_dag`` (they are picked up within a few seconds) and drive them with
+  ``airflow_stack.client``.
 * ``airflow_stack_factory`` (session): ``make(dags_folder=..., env=..., **kwargs)`` starts
-  another stack (stopped at the end of the session, or earlier with ``stack.stop()``); for a
-  module that needs its own environment, wrap it in a module-scoped fixture.
+  another stack, of the session's mode unless ``mode=`` says otherwise (stopped at the end
+  of the session, or earlier with ``stack.stop()``).
 * ``e2e_simulator_server`` (session) / ``e2e_simulator`` (per test, reset): an in-process
   simulator; ``i2v_connection`` points ``i2v_default`` of the session stack at it.
 
 Everything is skipped, with the reason, when Airflow (or, for the simulator fixtures, the
-simulator) cannot be imported. Every test in this folder is marked ``e2e``.
+simulator) cannot be imported, or when this machine cannot run the chosen mode (no
+PostgreSQL server binaries, no redis-server ...; with ``I2V_E2E_REQUIRE_MODE=1`` that fails
+instead). Every test in this folder is marked ``e2e``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,9 +31,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from dev.airflow_stack import AirflowStack
+    from tests.support.airflow_stack import AirflowStack, Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Set (CI does) to fail instead of skipping when this machine cannot run the chosen mode.
+REQUIRE_MODE_ENV = "I2V_E2E_REQUIRE_MODE"
 E2E_DIR = Path(__file__).resolve().parent
 
 
@@ -57,11 +65,26 @@ def airflow_available() -> None:
 
 
 @pytest.fixture(scope="session")
+def airflow_mode(airflow_available: None, pytestconfig: pytest.Config) -> Mode:
+    """The session's deployment mode; skips every e2e test when this machine cannot run it."""
+    from tests.support.airflow_stack import unavailable_reason
+    from tests.support.airflow_stack.pytest_plugin import session_mode
+
+    mode = session_mode(pytestconfig)
+    reason = unavailable_reason(mode)
+    if reason and os.environ.get(REQUIRE_MODE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{reason} (and ${REQUIRE_MODE_ENV} is set: CI must run this mode)", pytrace=False)
+    if reason:
+        pytest.skip(reason)
+    return mode
+
+
+@pytest.fixture(scope="session")
 def airflow_stack_factory(
-    airflow_available: None, tmp_path_factory: pytest.TempPathFactory
+    airflow_mode: Mode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., AirflowStack]]:
     """Start extra stacks: ``make(dags_folder=None, env=None, **AirflowStack kwargs)``."""
-    from dev.airflow_stack import AirflowStack
+    from tests.support.airflow_stack import AirflowStack
 
     stacks: list[AirflowStack] = []
 
@@ -71,6 +94,7 @@ def airflow_stack_factory(
         folder = Path(dags_folder) if dags_folder is not None else tmp_path_factory.mktemp("dags")
         kwargs.setdefault("home", tmp_path_factory.mktemp("airflow-home"))
         kwargs.setdefault("pythonpath", [REPO_ROOT])
+        kwargs.setdefault("mode", airflow_mode)
         stack = AirflowStack(folder, env=env, **kwargs)
         stacks.append(stack)
         return stack.start()

@@ -37,7 +37,7 @@ from tests.e2e import browser
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-    from dev.airflow_stack import AirflowStack
+    from tests.support.airflow_stack import AirflowStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 

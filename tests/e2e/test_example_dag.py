@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_i2v.protocol import GenerationStatus
-from dev.airflow_stack import AirflowStack, wait_until
+from tests.support.airflow_stack import AirflowStack, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "i2v_product_videos"
