@@ -210,6 +210,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="extra simulator flag (repeatable), e.g. --simulator-arg=--fail-rate=0.3",
     )
     parser.add_argument("--work-dir", default=str(REPO_ROOT / ".demo"), help="logs and Airflow's home")
+    parser.add_argument(
+        "--output-dir",
+        default=str(REPO_ROOT / "demo-output"),
+        help="where the videos are kept, one folder per run (default: ./demo-output)",
+    )
     return parser.parse_args(argv)
 
 
@@ -241,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulator = SimulatorProcess(
         work_dir / "simulator.log",
         generation_seconds=args.generation_seconds,
-        extra_args=args.simulator_arg,
+        extra_args=[*video_args(), *args.simulator_arg],
     )
     stack: AirflowStack | None = None
     try:
@@ -262,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = stack.client
         client.wait_for_dag(args.dag_id, timeout=120)
         client.unpause(args.dag_id)
-        run = client.trigger(args.dag_id)
+        output_root = Path(args.output_dir).resolve()
+        run = client.trigger(args.dag_id, conf={"output_dir": str(output_root)})
         run_id = str(run["dag_run_id"])
         say(f"dag run     {run_id}")
         run_start = time.monotonic()
@@ -288,6 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"(Airflow logs kept in {home})")
             return 1
         print_summary(client, simulator, args.dag_id, run_id, run_seconds, stack, wall_start)
+        show_kept_videos(output_root / run_id.replace(":", "_"))
         return 0
     except KeyboardInterrupt:
         say("\ninterrupted: stopping everything")
@@ -299,6 +306,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stack is not None:
             stack.stop()
         simulator.stop()
+
+
+def video_args() -> list[str]:
+    """Real, playable videos from the first frames when PyAV (the ``video`` extra) is here."""
+    import importlib.util
+
+    return ["--video-mode", "rendered"] if importlib.util.find_spec("av") is not None else []
+
+
+def show_kept_videos(folder: Path) -> None:
+    """Where the run kept its videos (the simulator's links die with it), and a contact sheet."""
+    videos = sorted(folder.glob("*.mp4"))
+    say(f"\nVideos kept in {folder} (the gateway's links are temporary; these files are not)")
+    if not videos:
+        return
+    try:
+        from dev.contact_sheet import contact_sheet
+
+        sheet = contact_sheet(videos, folder / "contact-sheet.png")
+    except (ImportError, ValueError) as exc:  # synthetic bytes (no PyAV) are not decodable video
+        say(f"  (no contact sheet: {exc})")
+        return
+    say(f"Contact sheet (first, middle and last frame of each video): {sheet}")
 
 
 def print_summary(
@@ -326,16 +356,17 @@ def print_summary(
             f"  {label:12} {result.get('generation_id')}  {result.get('model')}  "
             f"{result.get('status')}  cost {usage.get('cost')}"
         )
-        for url in result.get("video_urls") or []:
-            seen_urls.append(url)
-            say(f"               {url}")
+        seen_urls.extend(result.get("video_urls") or [])
+        for file in result.get("files") or []:
+            say(f"               {file['uri'].removeprefix('file://')}")
+            say(f"               {file['size']} bytes, sha256 {file['sha256']}")
     report = client.xcom(dag_id, run_id, "report")
     report_urls = list(report.get("video_urls") or [])
     say("")
     same = sorted(report_urls) == sorted(seen_urls)
     say(
         f"Report: {report.get('videos')} videos, total cost {report.get('total_cost')} USD"
-        + (" (the URLs above)" if same else "")
+        + (" (the generations above)" if same else "")
     )
     if not same:
         for url in report_urls:

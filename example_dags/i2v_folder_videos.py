@@ -50,7 +50,7 @@ def i2v_folder_videos() -> None:
         return found
 
     images = list_images()
-    ImageToVideoOperator.partial(
+    generate = ImageToVideoOperator.partial(
         task_id="generate",
         prompt="The product turns slowly on a studio table, soft light",
         pool=POOL,
@@ -86,7 +86,7 @@ def i2v_folder_videos() -> None:
             "failures": [{"image": f["image"], "reason": f["reason"], "code": f.get("code")} for f in failed],
         }
 
-    summary(images)
+    generate >> summary(images)  # after every generate task instance, whatever its state
 
 
 i2v_folder_videos()

@@ -49,7 +49,12 @@ def i2v_product_videos() -> None:
     def product_images(
         params: dict[str, Any] | None = None, run_id: str | None = None
     ) -> list[dict[str, Any]]:
-        """One set of operator kwargs per image (a real pipeline would list a bucket here)."""
+        """One set of operator kwargs per image (a real pipeline would list a bucket here).
+
+        The local file is written on the worker that runs this task and read by the
+        worker that runs ``generate``: fine on one machine; with workers on several
+        machines, put it on shared or object storage (see docs/deploying.md).
+        """
         from PIL import Image, ImageDraw
 
         def photo(size: tuple[int, int], colour: str) -> Image.Image:

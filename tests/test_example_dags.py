@@ -45,11 +45,9 @@ def test_the_product_videos_dag_runs_offline(
     assert sorted(r.params["first_frame_image"][:5] for r in creates) == ["data:", "data:", "https"]
 
 
-def test_the_folder_fan_out_keeps_every_video_and_bad_images_cost_nothing(
+def test_the_folder_fan_out_keeps_every_video_and_reports_failures_and_cost(
     airflow_db: None, i2v_simulator: Any, i2v_default_connection: str, tmp_path: Path
 ) -> None:
-    """The summary task is checked on real Airflow (tests/e2e/test_fan_out.py): dag.test()'s
-    own loop may run an ``all_done`` task before every mapped upstream has run."""
     from tests.images.factories import image_bytes
 
     photos, videos = tmp_path / "photos", tmp_path / "videos"
@@ -60,12 +58,13 @@ def test_the_folder_fan_out_keeps_every_video_and_bad_images_cost_nothing(
     (photos / "notes.txt").write_text("not an image")
     dag = example_dag("i2v_folder_videos", "i2v_folder_videos")
     run = dag.test(run_conf={"images": photos.as_uri(), "output_dir": videos.as_uri()})
-    tis = {ti.map_index: ti for ti in run.get_task_instances() if ti.task_id == "generate"}
-    assert [tis[i].state for i in range(4)] == ["success", "success", "success", "failed"]
+    summary = run.get_task_instance("summary").xcom_pull(task_ids="summary")
+    assert (summary["succeeded"], summary["failed"]) == (3, 1)
+    [failure] = summary["failures"]
+    assert failure["image"].endswith("tiny.png")
+    assert "short side" in failure["reason"]
+    assert summary["total_cost"] == "0.8400"
     assert i2v_simulator.simulator.creations == 3  # the refused image cost nothing
-    error = tis[3].xcom_pull(task_ids="generate", key="error", map_indexes=3)
-    assert error["error_class"] == "I2VInvalidRequestError"
-    assert "short side" in error["message"]
     kept = sorted(p.name for p in videos.rglob("*.mp4"))
-    results = [tis[i].xcom_pull(task_ids="generate", map_indexes=i) for i in range(3)]
-    assert kept == sorted(f"{r['generation_id']}.mp4" for r in results)
+    assert len(kept) == 3
+    assert sorted(uri.rsplit("/", 1)[1] for uri in summary["video_files"]) == kept

@@ -8,6 +8,7 @@ exactly one creation per image.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ def test_example_dag_end_to_end(
     write_dag: Callable[[str, str], Path],
     e2e_simulator: Any,
     i2v_connection: str,
+    tmp_path: Path,
 ) -> None:
     e2e_simulator.configure(generation_seconds=8)
     write_dag(DAG_ID, (REPO / "example_dags" / "i2v_product_videos.py").read_text())
     api = airflow_stack.client
     api.wait_for_dag(DAG_ID, timeout=120)
     api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID)["dag_run_id"]
+    run_id = api.trigger(DAG_ID, conf={"output_dir": str(tmp_path)})["dag_run_id"]
 
     def deferred_while_rendering() -> list[str] | None:
         tis = [t for t in api.task_instances(DAG_ID, run_id) if t["task_id"] == "generate"]
@@ -54,7 +56,23 @@ def test_example_dag_end_to_end(
 
     results = [api.xcom(DAG_ID, run_id, "generate", map_index=i) for i in range(3)]
     for index, result in enumerate(results):
-        assert set(result) == {"generation_id", "model", "status", "video_urls", "usage", "metadata"}
+        assert set(result) == {
+            "generation_id",
+            "model",
+            "status",
+            "video_urls",
+            "usage",
+            "metadata",
+            "uncertain_creates",
+            "video_files",  # the example keeps its videos (output_dir)
+            "files",
+        }
+        assert result["uncertain_creates"] == 0
+        [file] = result["files"]
+        kept = Path(file["uri"].removeprefix("file://"))
+        assert kept.parent.parent == tmp_path  # output_dir/<run id>/<generation id>.mp4
+        assert kept.name == f"{result['generation_id']}.mp4"
+        assert hashlib.sha256(kept.read_bytes()).hexdigest() == file["sha256"]
         assert result["status"] == "completed"
         assert result["model"] == "minimax_i2v_01_live"
         assert result["usage"] == {"cost": "0.2800", "discount": 0}
@@ -69,9 +87,13 @@ def test_example_dag_end_to_end(
     report = api.xcom(DAG_ID, run_id, "report")
     assert report == {
         "video_urls": [url for r in results for url in r["video_urls"]],
+        "video_files": [f["uri"] for r in results for f in r["files"]],
+        "files": [f for r in results for f in r["files"]],
         "total_cost": "0.8400",
         "videos": 3,
     }
+    events = api.paged("assets/events", "asset_events", {"source_dag_id": DAG_ID, "source_run_id": run_id})
+    assert sorted(e["extra"]["generation_id"] for e in events) == sorted(r["generation_id"] for r in results)
     # Exactly one paid creation per image, and each of the three input kinds arrived right.
     assert e2e_simulator.creations == 3
     creates = [r for r in e2e_simulator.requests if r.endpoint == "create"]
