@@ -52,8 +52,10 @@ unit: bootstrap
 e2e: bootstrap
 	$(VPY) -m pytest -m e2e $(MODE_ARG) $(PYTEST_ARGS)
 
+# E2E_MARK narrows them, e.g. E2E_MARK="e2e and not scale" (what CI runs on PostgreSQL).
+E2E_MARK ?= e2e
 e2e-sqlite e2e-postgres e2e-celery: bootstrap
-	$(VPY) -m pytest -m e2e --airflow-mode=$(@:e2e-%=%) $(PYTEST_ARGS)
+	$(VPY) -m pytest -m "$(E2E_MARK)" --airflow-mode=$(@:e2e-%=%) $(PYTEST_ARGS)
 
 # All three run even when one fails, so one pass shows every problem.
 lint: bootstrap

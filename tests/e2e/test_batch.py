@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.airflow_stack import AirflowStack, wait_until
 
-pytestmark = pytest.mark.timeout(1200)
+pytestmark = [pytest.mark.timeout(1200), pytest.mark.scale]
 
 BATCH_DAG = '''
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 from tests.images.factories import image_bytes
 from tests.support.airflow_stack import AirflowStack
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.scale]
 
 IMAGES = 52
 SLOTS = 12
