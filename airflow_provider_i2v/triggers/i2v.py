@@ -59,6 +59,15 @@ def freeze_startup_heap() -> None:
         gc.freeze()
 
 
+def render_seconds(state: GenerationState) -> float | None:
+    """How long the gateway says the render took (``metadata``: ``completed_at`` minus
+    ``in_queue_at``, both on its clock), when it says so."""
+    started, done = state.metadata.get("in_queue_at"), state.metadata.get("completed_at")
+    if isinstance(started, int | float) and isinstance(done, int | float) and done > started:
+        return float(done - started)
+    return None
+
+
 class I2VTaskTrigger(BaseTrigger):
     """Wait for generation ``generation_id`` on the triggerer and fire exactly one event.
 
@@ -187,7 +196,7 @@ class I2VTaskTrigger(BaseTrigger):
                 reporter.observe(state)
                 if state.status.is_terminal:
                     if state.status is GenerationStatus.COMPLETED:
-                        schedule.completed(elapsed)
+                        schedule.completed(elapsed, render_seconds(state))
                     yield self._event(terminal_payload(state))
                     return
                 progress = state.progress if state.progress is not None else progress

@@ -316,3 +316,16 @@ def test_the_heap_is_frozen_only_in_airflows_trigger_runner(monkeypatch: pytest.
     trigger_module.freeze_startup_heap()
     trigger_module.freeze_startup_heap()
     assert frozen == [True]  # once per process
+
+
+def test_the_render_time_the_gateway_reports_teaches_the_schedule(simulator: Any, i2v_conn: str) -> None:
+    from airflow_provider_i2v.schedule import RENDER_TIMES
+
+    RENDER_TIMES.clear()
+    simulator.configure(generation_seconds=0.3)
+    for _ in range(8):
+        [event] = run_trigger(trigger(submit(), model="m", adaptive=True, started_at=time.time()))
+        assert event["status"] == "completed"
+    edge = RENDER_TIMES.early_edge("m")
+    RENDER_TIMES.clear()
+    assert edge == pytest.approx(0.3, abs=0.01)  # metadata: completed_at - in_queue_at
