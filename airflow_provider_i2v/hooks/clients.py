@@ -58,7 +58,7 @@ def client_options(settings: ConnectionSettings) -> dict[str, Any]:
     return {
         "base_url": settings.base_url,
         "timeout": httpx.Timeout(settings.timeout),
-        "verify": settings.verify,
+        "verify": ssl_context(settings),
         "proxy": settings.proxy,
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
         "limits": httpx.Limits(
@@ -83,10 +83,21 @@ def build(factory: Callable[..., _Client], settings: ConnectionSettings, **overr
         ) from None
 
 
-def ssl_context(verify: bool | str) -> ssl.SSLContext:
-    """What httpx makes of ``verify``: certifi's bundle, no verification, or a CA file/directory."""
+def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """What httpx makes of ``verify_ssl`` (certifi's bundle, no verification, or a CA file or
+    directory), built only when TLS can be used.
+
+    Loading the CA bundle costs 20-40 ms of CPU in every task process; a plain ``http://``
+    gateway (the simulator, a gateway behind a TLS-terminating proxy) without an ``https``
+    proxy never negotiates TLS (redirects are not followed), so it gets a context with no
+    CA at all: should TLS ever be attempted with it, verification fails closed.
+    """
     import certifi
 
+    tls = settings.base_url.startswith("https:") or (settings.proxy or "").startswith("https:")
+    verify = settings.verify
+    if not tls:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     if verify is True:
         return ssl.create_default_context(cafile=certifi.where())
     if verify is False:
@@ -99,17 +110,15 @@ def ssl_context(verify: bool | str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=verify)
 
 
-def _lifo_pool(settings: ConnectionSettings) -> dict[str, Any]:
-    """The async client's transport: the LIFO pool, unless a proxy is configured."""
-    if settings.proxy:
-        return {}
-    return {
-        "transport": LifoPool(
-            ssl_context=ssl_context(settings.verify),
+def _async_client(**options: Any) -> httpx.AsyncClient:
+    """An async client over the LIFO pool, unless a proxy is configured (httpx's transport)."""
+    if not options.get("proxy"):
+        options["transport"] = LifoPool(
+            ssl_context=options["verify"],
             max_connections=ASYNC_POOL_CONNECTIONS,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-    }
+    return httpx.AsyncClient(**options)
 
 
 def sync_client(settings: ConnectionSettings) -> httpx.Client:
@@ -133,7 +142,7 @@ def async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
         # Forget clients of loops that are gone (tests and `airflow dags test` make many loops).
         for stale in [k for k, (lp, _) in _async_clients.items() if lp.is_closed()]:
             del _async_clients[stale]
-        client = build(lambda **options: httpx.AsyncClient(**options, **_lifo_pool(settings)), settings)
+        client = build(_async_client, settings)
         _async_clients[key] = (loop, client)
         return client
 

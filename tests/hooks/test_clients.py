@@ -107,3 +107,31 @@ def test_each_event_loop_and_connection_id_resolves_its_own() -> None:
 
     assert asyncio.run(run()) == ("key-1", "key-2")
     assert asyncio.run(run()) == ("key-3", "key-4")  # a new loop (a new triggerer run) resolves again
+
+
+@pytest.mark.parametrize(
+    ("base_url", "proxy", "loads_ca"),
+    [
+        ("http://127.0.0.1:8765", None, False),
+        ("http://127.0.0.1:8765", "http://proxy.internal:3128", False),
+        ("http://127.0.0.1:8765", "https://proxy.internal:3128", True),
+        ("https://cloud.vtrix.ai", None, True),
+    ],
+)
+def test_a_ca_bundle_is_loaded_only_where_tls_can_happen(
+    monkeypatch: pytest.MonkeyPatch, base_url: str, proxy: str | None, loads_ca: bool
+) -> None:
+    import ssl
+
+    loaded: list[object] = []
+    real = ssl.create_default_context
+
+    def counting(*args: object, **kwargs: object) -> ssl.SSLContext:
+        loaded.append(kwargs)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    context = clients.ssl_context(ConnectionSettings(base_url=base_url, api_key="k", proxy=proxy))
+    assert bool(loaded) is loads_ca
+    # Whatever happens, an unverified TLS connection is never the default.
+    assert context.verify_mode == ssl.CERT_REQUIRED
