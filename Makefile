@@ -9,10 +9,11 @@ PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 ARTIFACTS := .artifacts
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap demo test e2e unit lint format clean
+.PHONY: help bootstrap demo test e2e unit lint format clean bench
 
 help:
 	@echo "make demo       run the example DAG on a real local Airflow + simulator"
@@ -21,6 +22,7 @@ help:
 	@echo "make e2e        only the end-to-end tests (real Airflow components)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
+	@echo "make bench      the benchmark table of issue 12 (~40 min; BENCH_ARGS=--quick: ~15 min)"
 	@echo "make bootstrap  create/update .venv"
 	@echo "make clean      remove .venv and caches"
 
@@ -43,6 +45,13 @@ unit: bootstrap
 
 e2e: bootstrap
 	$(VPY) -m pytest -m e2e $(PYTEST_ARGS)
+
+# One table: every figure of issue 12 beside its target and the anchors measured in the same
+# run (benchmarks/README.md). py-spy (the 'bench' extra) adds profiles; it is optional.
+bench: bootstrap
+	@test -x $(VENV)/bin/py-spy || (command -v uv >/dev/null && uv pip install --python $(VPY) --quiet -e ".[bench]") \
+		|| echo "make bench: py-spy not installed, profiles skipped" >&2
+	$(VPY) -m benchmarks $(BENCH_ARGS)
 
 # All three run even when one fails, so one pass shows every problem.
 lint: bootstrap
