@@ -78,6 +78,11 @@ class RenderTimes:
             ordered = sorted(samples)
         return ordered[int(_EARLY_QUANTILE * (len(ordered) - 1))]
 
+    def samples(self, model: str) -> list[float]:
+        """The recent render times of ``model``, oldest first."""
+        with self._lock:
+            return list(self._samples.get(model, ()))
+
     def clear(self) -> None:
         with self._lock:
             self._samples.clear()

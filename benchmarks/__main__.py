@@ -24,6 +24,7 @@ import shutil
 import statistics
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,17 +43,16 @@ class Plan:
     real: bool  # real Airflow components (else in-process stand-ins)
     n_fast: int  # generations polled every second
     window_fast: float
-    scale: tuple[int, ...]  # generations polled every `scale_interval`
+    scale: tuple[tuple[int, float], ...]  # (generations, window) polled every `scale_interval`
     scale_interval: float
-    window_scale: float
     worker_n: int
     worker_render: float
 
 
 PLANS = {
-    "full": Plan("full", 2000, True, 200, 60, (1000, 3000), 10.0, 180, 40, 10.0),
-    "quick": Plan("quick", 600, True, 200, 30, (1000, 3000), 10.0, 60, 10, 5.0),
-    "smoke": Plan("smoke", 60, False, 5, 1.0, (10,), 0.5, 1.0, 1, 0.3),
+    "full": Plan("full", 2000, True, 200, 60, ((1000, 300), (3000, 120)), 10.0, 40, 10.0),
+    "quick": Plan("quick", 600, True, 200, 30, ((1000, 60), (3000, 40)), 10.0, 10, 5.0),
+    "smoke": Plan("smoke", 60, False, 5, 1.0, ((10, 1.0),), 0.5, 1, 0.3),
 }
 
 
@@ -94,6 +94,16 @@ def polling_rows(table: Table, plan: Plan) -> None:
             "-",
             f"fixed 10 s: {f.polls_per_generation:.1f} polls, p95 {f.latency(0.95):.1f} s",
         )
+    from airflow_provider_i2v.schedule import _EARLY_QUANTILE
+
+    others = polling.alternatives(plan.generations)
+    table.add(
+        "1.alt",
+        f"no progress, other rules (shipped: edge q{_EARLY_QUANTILE:.2f})",
+        "; ".join(f"{name} {c.ratio_same_p95:.2f}x" for name, c in others),
+        "-",
+        "x fixed at the same p95, as above",
+    )
 
 
 # ------------------------------------------------------------------------------- sections 2, 3
@@ -110,11 +120,12 @@ def trigger_rows(table: Table, plan: Plan, work: Path) -> None:
     )
     table.section(
         "3",
-        f"3. Scale: {', '.join(map(str, plan.scale))} generations polled every {plan.scale_interval:g} s, "
-        f"{where}, {plan.window_scale:g} s windows",
+        f"3. Scale: {', '.join(f'{n} generations ({w:g} s window)' for n, w in plan.scale)} polled every "
+        f"{plan.scale_interval:g} s, {where}",
     )
     simulator = Simulator(work).start()
-    triggerer = Triggerer(work, simulator, capacity=max(plan.scale) + 10) if plan.real else None
+    capacity = max(n for n, _ in plan.scale) + 10
+    triggerer = Triggerer(work, simulator, capacity=capacity) if plan.real else None
     try:
         if triggerer is not None:
             triggerer.start()
@@ -191,8 +202,8 @@ def trigger_rows(table: Table, plan: Plan, work: Path) -> None:
             "the gateway side, not counted above",
         )
         growth: list[str] = [f"{n}: {_ms(runner)} ({runner / bare_ms:.2f}x)"]
-        for count in plan.scale:
-            interval, window = plan.scale_interval, plan.window_scale
+        for count, window in plan.scale:
+            interval = plan.scale_interval
             if triggerer is not None:
                 triggerer.restart()  # an idle triggerer: a fresh runner process
             big = phase("provider", count, interval, window, completing=0.2)
@@ -319,6 +330,20 @@ def worker_rows(table: Table, plan: Plan, work: Path) -> None:
         "-",
         f"no-op task: {per['noop']:.2f} core-s (triggerer {trig['noop']:.2f})" if per else "-",
     )
+    parts = "-"
+    if result.machine:
+        mine, base = result.machine["provider"], result.machine["noop"]
+        parts = ", ".join(
+            f"{name} {(mine.get(name, 0.0) - base.get(name, 0.0)) / result.n:+.2f}"
+            for name in sorted(set(mine) | set(base))
+        )
+    table.add(
+        "4.parts",
+        "  provider - no-op, per video, by component",
+        parts if result.machine else NA,
+        "-",
+        "core-s; 'scheduler' includes the workers' task processes",
+    )
 
 
 # ------------------------------------------------------------------------------- main
@@ -326,11 +351,11 @@ def worker_rows(table: Table, plan: Plan, work: Path) -> None:
 
 def expected_keys(plan: Plan) -> list[str]:
     """Every row the table of ``plan`` has, in order (the smoke test holds the table to it)."""
-    keys = [f"1.{c}{p}" for c in ("fine", "coarse", "queue", "none") for p in ("", ".p")]
+    keys = [f"1.{c}{p}" for c in ("fine", "coarse", "queue", "none") for p in ("", ".p")] + ["1.alt"]
     keys += ["2.runner", "2.share", "2.super", "2.blocked", "2.httpcore", "2.stream", "2.sim"]
-    for count in plan.scale:
+    for count, _ in plan.scale:
         keys += [f"3.{count}.{k}" for k in ("blocked", "startup", "rss", "latency", "cpu", "super", "gc")]
-    keys += ["3.growth", "4.start", "4.execute", "4.resume", "4.complete", "4.machine"]
+    keys += ["3.growth", "4.start", "4.execute", "4.resume", "4.complete", "4.machine", "4.parts"]
     return keys
 
 
@@ -348,18 +373,30 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     started = time.monotonic()
     table = Table(f"airflow-provider-i2v benchmarks ({plan.name} run)")
-    if "1" in args.only:
-        polling_rows(table, plan)
-    if "2" in args.only or "3" in args.only:
-        trigger_rows(table, plan, work)
-    if "4" in args.only:
-        worker_rows(table, plan, work)
+    failed = False
+    for sections, run in (
+        ("1", lambda: polling_rows(table, plan)),
+        ("23", lambda: trigger_rows(table, plan, work)),
+        ("4", lambda: worker_rows(table, plan, work)),
+    ):
+        if not set(sections) & set(args.only):
+            continue
+        try:
+            run()
+        except Exception:  # a failed section still leaves the table of the others
+            failed = True
+            (work / "errors.txt").open("a").write(traceback.format_exc() + "\n")
+            table.notes.append(f"section {sections} FAILED: see {work / 'errors.txt'}")
+    have = {row.key for row in table.rows}
+    for key in expected_keys(plan):
+        if key not in have and key[0] in args.only:
+            table.add(key, "(not measured: its section failed)", "ERROR", "-", "-", False)
     minutes = (time.monotonic() - started) / 60
     table.notes.append(f"{minutes:.1f} minutes; logs and py-spy profiles in {work}")
     text = table.render()
     (work / "table.txt").write_text(text + "\n")
     print(text)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

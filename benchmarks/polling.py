@@ -157,6 +157,43 @@ def adaptive(**overrides: object) -> Callable[[RenderTimes], PollSchedule]:
     return make
 
 
+class HazardSchedule(PollSchedule):
+    """An alternative considered for renders without progress (not the provider's rule).
+
+    Instead of "every poll_interval once past the early edge", each gap is the largest
+    that, by the recent render times, a generation still running finishes within with
+    probability at most ``alpha`` (the ``alpha`` quantile of the remaining render time),
+    but at least 0.9 x poll_interval: polls thin out where completions are rare (the long
+    tail), at the price of the per-generation guarantee.
+    """
+
+    alpha = 0.05
+
+    def _adaptive_delay(self, elapsed: float, progress: float | None) -> float:
+        if (progress is not None and progress > 0) or self.model is None:
+            return super()._adaptive_delay(elapsed, progress)
+        samples = sorted(self.render_times.samples(self.model))
+        if len(samples) < 8:
+            return super()._adaptive_delay(elapsed, progress)
+        alive = [s for s in samples if s > elapsed]
+        low = self.poll_interval * random.uniform(0.9, 1.0)
+        if not alive:
+            return low
+        gap = alive[int(self.alpha * (len(alive) - 1))] - elapsed
+        return max(low, min(gap, self.max_poll_interval))
+
+
+def hazard(alpha: float) -> Callable[[RenderTimes], PollSchedule]:
+    def make(times: RenderTimes) -> PollSchedule:
+        schedule = HazardSchedule(
+            POLL_INTERVAL, MAX_POLL_INTERVAL, adaptive=True, model=MODEL, render_times=times
+        )
+        schedule.alpha = alpha
+        return schedule
+
+    return make
+
+
 @dataclass
 class Comparison:
     scenario: Scenario
@@ -174,9 +211,15 @@ class Comparison:
         return self.adaptive.polls_per_generation / self.matched.polls_per_generation
 
 
-def compare(scenario: Scenario, generations: int, seed: int = 1) -> Comparison:
-    """The adaptive schedule beside fixed polling at the same interval and at the same p95."""
-    ours = simulate(scenario, adaptive(), generations=generations, seed=seed)
+def compare(
+    scenario: Scenario,
+    generations: int,
+    seed: int = 1,
+    policy: Callable[[RenderTimes], PollSchedule] | None = None,
+) -> Comparison:
+    """The adaptive schedule (or ``policy``) beside fixed polling at the same interval and
+    at the same p95 detection latency."""
+    ours = simulate(scenario, policy or adaptive(), generations=generations, seed=seed)
     same = simulate(scenario, fixed(), generations=generations, seed=seed)
     # Fixed polling's p95 latency is proportional to its interval (about 0.95 x): the
     # interval that gives the adaptive schedule's p95, refined once on the simulation.
@@ -186,6 +229,24 @@ def compare(scenario: Scenario, generations: int, seed: int = 1) -> Comparison:
     interval *= target / matched.latency(0.95)
     matched = simulate(scenario, fixed(interval), generations=generations, seed=seed)
     return Comparison(scenario, ours, same, matched, interval)
+
+
+def alternatives(generations: int, seed: int = 1) -> list[tuple[str, Comparison]]:
+    """Without progress: other early-edge quantiles, and the hazard rule, at the same p95."""
+    from airflow_provider_i2v import schedule
+
+    none = SCENARIOS[-1]
+    found = []
+    shipped = schedule._EARLY_QUANTILE
+    try:
+        for quantile in (0.02, 0.10):
+            schedule._EARLY_QUANTILE = quantile
+            found.append((f"edge q{quantile:.2f}", compare(none, generations, seed)))
+    finally:
+        schedule._EARLY_QUANTILE = shipped
+    for alpha in (0.02, 0.05):
+        found.append((f"hazard a{alpha:.2f}", compare(none, generations, seed, policy=hazard(alpha))))
+    return found
 
 
 def main() -> None:

@@ -43,7 +43,10 @@ class Table:
         widths = [14, 46, 42, 20, 50]
         lines = [self.title, "=" * len(self.title), *environment()]
         header = ["key", "figure", "value", "target", "anchor (same run)", "status"]
-        for prefix, title in self.sections.items():
+        titles = dict(self.sections)
+        for row in self.rows:
+            titles.setdefault(row.key.split(".")[0], f"{row.key.split('.')[0]}. (section failed)")
+        for prefix, title in sorted(titles.items()):
             rows = [r for r in self.rows if r.key.split(".")[0] == prefix]
             if not rows:
                 continue

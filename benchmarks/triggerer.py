@@ -288,9 +288,12 @@ class Triggerer:
         the window, at spread times, so that detection latency is measured too.
         """
         phase = Phase(kind, n, interval, window)
-        ramp = n / 50 + 2 * interval + 10  # the triggerer takes 50 triggers per loop (about 1 s)
+        # The triggerer takes 50 triggers per loop (about a second each, more when busy); each
+        # polls within an interval of starting. The deadline (every trigger fires then) is set
+        # after the window, with a margin in case starting them took longer than this.
+        ramp = n / 30 + interval + 10
         started = time.time()
-        deadline = started + ramp + warmup + window + 3 * interval + 30
+        deadline = started + ramp + warmup + window + interval + 10
         ids: list[str] = []
         done_ids: set[str] = set()
         if kind == "provider":
@@ -325,7 +328,7 @@ class Triggerer:
         report = self.work / f"probe-{uuid.uuid4().hex[:8]}.json"
         if probe:
             # Watches the loop from inside the runner until the window ends.
-            window_end = time.time() + ramp + interval + 2 + warmup + window
+            window_end = deadline - interval - 5
             watch = {"deadline": window_end, "report": str(report)}
             triggers.insert(0, {"classpath": PROBE_TRIGGER, "kwargs": watch})  # the first to start
         log = self.stack.log_path("triggerer")
@@ -336,6 +339,8 @@ class Triggerer:
         ramp_spy = _start_py_spy(self.runner_pid, ramp, py_spy_ramp) if py_spy_ramp else None
         self._wait_assigned(len(triggers), timeout=ramp + 120)
         time.sleep(interval + 2 + warmup)  # every trigger has started and settled
+        if time.time() + window > deadline - 2:
+            raise RuntimeError(f"{n} triggers took too long to start: the window would reach their deadline")
         window_cpu = procstat.CpuWindow(
             {"runner": self.runner_pid, "supervisor": self.supervisor_pid}
             | ({"simulator": pid} if (pid := self.simulator.pid()) else {})

@@ -61,6 +61,7 @@ def dag_file(kind: str, n: int, render: float, dag_id: str) -> str:
             expand=f"first_frame_image={images!r}",
         )
     return _DAG.format(
+        dag_id=dag_id,
         n=n,
         kind=kind,
         cls="TimedNoopOperator",
