@@ -17,6 +17,11 @@ from pathlib import Path
 
 #: Inclusive areas, by a pattern on a frame's file: the first match of a frame counts.
 AREAS: dict[str, str] = {
+    "connection pool: choosing a connection": (
+        r"_assign_requests_to_connections|LifoPool\._acquire|LifoPool\.release|LifoPool\._wait"
+    ),
+    "connection look-up (aget_connection / shared)": r"aget_connection|aget_settings|shared_settings",
+    "time-outs (asyncio.timeout)": r"^(Timeout\.__a(enter|exit)__|timeout_at|timeout) \(asyncio/timeouts",
     "provider: triggers/i2v.py": r"airflow_provider_i2v/triggers/",
     "provider: hooks/transport.py": r"airflow_provider_i2v/hooks/transport\.py",
     "provider: hooks/interpret.py (parse)": r"airflow_provider_i2v/hooks/interpret\.py",
