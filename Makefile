@@ -14,11 +14,12 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 AIRFLOW_MODE ?=
+BENCH_ARGS ?=
 ARTIFACTS := .artifacts
 MODE_ARG := $(if $(AIRFLOW_MODE),--airflow-mode=$(AIRFLOW_MODE))
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap demo test e2e e2e-sqlite e2e-postgres e2e-celery unit lint format clean
+.PHONY: help bootstrap demo test e2e e2e-sqlite e2e-postgres e2e-celery unit lint format clean bench
 
 help:
 	@echo "make demo       run the example DAG on a real local Airflow + simulator"
@@ -29,6 +30,7 @@ help:
 	@echo "make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
+	@echo "make bench      the benchmark table of issue 12 (~40 min; BENCH_ARGS=--quick: ~15 min)"
 	@echo "make bootstrap  create/update .venv"
 	@echo "make clean      remove .venv and caches"
 
@@ -56,6 +58,13 @@ e2e: bootstrap
 E2E_MARK ?= e2e
 e2e-sqlite e2e-postgres e2e-celery: bootstrap
 	$(VPY) -m pytest -m "$(E2E_MARK)" --airflow-mode=$(@:e2e-%=%) $(PYTEST_ARGS)
+
+# One table: every figure of issue 12 beside its target and the anchors measured in the same
+# run (benchmarks/README.md). py-spy (the 'bench' extra) adds profiles; it is optional.
+bench: bootstrap
+	@test -x $(VENV)/bin/py-spy || (command -v uv >/dev/null && uv pip install --python $(VPY) --quiet -e ".[bench]") \
+		|| echo "make bench: py-spy not installed, profiles skipped" >&2
+	$(VPY) -m benchmarks $(BENCH_ARGS)
 
 # All three run even when one fails, so one pass shows every problem.
 lint: bootstrap

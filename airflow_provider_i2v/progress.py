@@ -1,8 +1,10 @@
 """Progress logging shared by the trigger, the blocking operator path and the sensor.
 
-Logs tell the story without flooding: a line when the status changes, when progress
-crosses another 10 %, and once per unknown status spelling, never one line per poll
-(every trigger log line travels through the triggerer's supervisor).
+Logs tell the story without flooding: a line when the status changes (with the progress
+if there is one), when progress crosses another 10 %, and once per unknown status
+spelling, never one line per poll. Every trigger log line travels through the
+triggerer's supervisor, whose log socket blocks the event loop when it falls behind (a
+thousand triggers starting together): the first answer of a generation is one line.
 """
 
 from __future__ import annotations
@@ -40,11 +42,18 @@ class ProgressReporter:
                 self.generation_id,
                 state.raw_status,
             )
-        if state.raw_status != self._last_status:
-            self._last_status = state.raw_status
-            self.log.info("Generation %s: status %s%s", self.generation_id, state.raw_status, self.elapsed())
+        decile, percent = -1, 0
         if state.progress is not None and not state.status.is_terminal:
             decile = int(max(0.0, min(1.0, state.progress)) * 10)
-            if decile > self._last_decile:
-                self._last_decile = decile
-                self.log.info("Generation %s: %d%% done", self.generation_id, round(state.progress * 100))
+            percent = round(state.progress * 100)
+        news = decile > self._last_decile
+        if news:
+            self._last_decile = decile
+        if state.raw_status != self._last_status:
+            self._last_status = state.raw_status
+            done = f", {percent}% done" if news else ""
+            self.log.info(
+                "Generation %s: status %s%s%s", self.generation_id, state.raw_status, self.elapsed(), done
+            )
+        elif news:
+            self.log.info("Generation %s: %d%% done", self.generation_id, percent)

@@ -50,7 +50,7 @@ def wait_in_worker(
         elapsed = None if submitted_at is None else now - submitted_at
         if state is not None:
             if state.status.is_terminal:
-                schedule.completed(elapsed)
+                schedule.completed(elapsed, state.render_seconds)
                 return state
             progress = state.progress if state.progress is not None else progress
         remaining = None if deadline is None else deadline - now

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -54,15 +55,20 @@ async def wait_for_all(
     hook: I2VHook,
     generation_ids: list[str],
     *,
-    schedule: PollSchedule,
+    new_schedule: Callable[[], PollSchedule],
     started_at: float | None,
     deadline: float | None,
     log: Any,
 ) -> BatchWait:
-    """Poll until every generation is terminal or ``deadline`` (epoch s) passes."""
+    """Poll until every generation is terminal or ``deadline`` (epoch s) passes.
+
+    ``new_schedule`` makes one generation's schedule: a schedule remembers the progress its
+    generation reported, so generations never share one.
+    """
     total = len(generation_ids)
     result = BatchWait()
     progress: dict[str, float | None] = {}
+    schedules: dict[str, PollSchedule] = {}
     due = [(0.0, gid) for gid in generation_ids]  # everything is polled at once, first
     heapq.heapify(due)
     reported = [-1, 0]  # 5 % step, failures
@@ -86,13 +92,16 @@ async def wait_for_all(
         elapsed = None if started_at is None else now - started_at
         if state is not None and state.status.is_terminal:
             if state.status is GenerationStatus.COMPLETED:
-                schedule.completed(elapsed)
+                (schedules.pop(gid, None) or new_schedule()).completed(elapsed, state.render_seconds)
                 cost += state.cost or Decimal("0")
             result.outcomes[gid] = outcome_of(state)
+            schedules.pop(gid, None)
+            progress.pop(gid, None)
             return
         if state is not None and state.progress is not None:
             progress[gid] = state.progress
         remaining = None if deadline is None else deadline - now
+        schedule = schedules.get(gid) or schedules.setdefault(gid, new_schedule())
         pause = schedule.next_delay(elapsed, progress.get(gid), remaining)
         heapq.heappush(due, (now + pause, gid))
 

@@ -4,32 +4,53 @@ Building an ``httpx.AsyncClient`` costs ~18 ms of CPU; a keep-alive poll ~1 ms. 
 clients are cached per (event loop, base URL, options) and shared by every hook,
 trigger and operator of the process. The API key is sent per request, never held
 by a shared client.
+
+The async client (the triggerer's) runs over :class:`~.pool.LifoPool`, whose cost per
+request does not grow with the number of open connections; behind a proxy it uses
+httpx's own transport.
+
+The connection itself is resolved once per event loop and connection id too
+(:func:`shared_settings`): on a triggerer every look-up is a round trip through the
+supervisor process, and a thousand triggers starting together would otherwise queue a
+thousand of them before their first poll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import httpx
 
 from airflow_provider_i2v import __version__
 from airflow_provider_i2v.exceptions import I2VConnectionConfigError
+from airflow_provider_i2v.hooks.pool import LifoPool
 from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
 USER_AGENT = f"airflow-provider-i2v/{__version__} httpx/{httpx.__version__}"
-#: Connections per shared client. httpcore assigns each request by scanning its pool, so a
-#: pool as large as the number of triggers makes every poll O(triggers); a bounded pool
-#: keeps a poll cheap, and a poll takes milliseconds, so few connections serve thousands
-#: of triggers polling every few seconds.
+#: Connections per shared blocking client (a worker makes one request at a time).
 POOL_CONNECTIONS = 32
+#: Connections per shared async client. A poll holds one for the answer's round trip, so
+#: what is needed at once is polls per second x latency: 3,000 generations polled every
+#: 10 s through a gateway answering in 200 ms hold about 60. The LIFO pool reuses the
+#: most recent connection, so on a fast network only a few are ever opened.
+ASYNC_POOL_CONNECTIONS = 64
+#: Seconds an idle keep-alive connection is kept.
+KEEPALIVE_EXPIRY = 60.0
+#: Seconds a resolved connection is reused by the triggers of one event loop (an edited
+#: connection, a rotated key, is seen within this long; a refused key at once).
+SETTINGS_MAX_AGE = 300.0
 
 _Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 _lock = threading.Lock()
 _sync_clients: dict[tuple[Any, ...], httpx.Client] = {}
 _async_clients: dict[tuple[int, tuple[Any, ...]], tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
+_SettingsEntry = tuple[asyncio.AbstractEventLoop, float, "asyncio.Task[ConnectionSettings]"]
+_async_settings: dict[tuple[int, str], _SettingsEntry] = {}
 
 
 def client_options(settings: ConnectionSettings) -> dict[str, Any]:
@@ -37,11 +58,13 @@ def client_options(settings: ConnectionSettings) -> dict[str, Any]:
     return {
         "base_url": settings.base_url,
         "timeout": httpx.Timeout(settings.timeout),
-        "verify": settings.verify,
+        "verify": ssl_context(settings),
         "proxy": settings.proxy,
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
         "limits": httpx.Limits(
-            max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS, keepalive_expiry=60
+            max_connections=POOL_CONNECTIONS,
+            max_keepalive_connections=POOL_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
         ),
         "follow_redirects": False,
         "trust_env": False,
@@ -58,6 +81,44 @@ def build(factory: Callable[..., _Client], settings: ConnectionSettings, **overr
             f"cannot build an HTTP client from the connection's verify_ssl/proxy settings: "
             f"{type(exc).__name__}: {exc}"
         ) from None
+
+
+def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
+    """What httpx makes of ``verify_ssl`` (certifi's bundle, no verification, or a CA file or
+    directory), built only when TLS can be used.
+
+    Loading the CA bundle costs 20-40 ms of CPU in every task process; a plain ``http://``
+    gateway (the simulator, a gateway behind a TLS-terminating proxy) without an ``https``
+    proxy never negotiates TLS (redirects are not followed), so it gets a context with no
+    CA at all: should TLS ever be attempted with it, verification fails closed.
+    """
+    import certifi
+
+    tls = settings.base_url.startswith("https:") or (settings.proxy or "").startswith("https:")
+    verify = settings.verify
+    if not tls:
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify is True:
+        return ssl.create_default_context(cafile=certifi.where())
+    if verify is False:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    if os.path.isdir(verify):
+        return ssl.create_default_context(capath=verify)
+    return ssl.create_default_context(cafile=verify)
+
+
+def _async_client(**options: Any) -> httpx.AsyncClient:
+    """An async client over the LIFO pool, unless a proxy is configured (httpx's transport)."""
+    if not options.get("proxy"):
+        options["transport"] = LifoPool(
+            ssl_context=options["verify"],
+            max_connections=ASYNC_POOL_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+    return httpx.AsyncClient(**options)
 
 
 def sync_client(settings: ConnectionSettings) -> httpx.Client:
@@ -81,13 +142,63 @@ def async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
         # Forget clients of loops that are gone (tests and `airflow dags test` make many loops).
         for stale in [k for k, (lp, _) in _async_clients.items() if lp.is_closed()]:
             del _async_clients[stale]
-        client = build(httpx.AsyncClient, settings)
+        client = build(_async_client, settings)
         _async_clients[key] = (loop, client)
         return client
 
 
+async def shared_settings(
+    conn_id: str,
+    resolve: Callable[[], Coroutine[Any, Any, ConnectionSettings]],
+    *,
+    stale: ConnectionSettings | None = None,
+) -> ConnectionSettings:
+    """Connection ``conn_id`` resolved by ``resolve()`` once for every caller on this event loop.
+
+    Callers arriving while it is being resolved wait for that one resolution (a cancelled
+    caller does not cancel it); a failed resolution is not kept, so the next caller tries
+    again. The result is reused for :data:`SETTINGS_MAX_AGE` seconds. ``stale``: settings
+    the gateway refused (the key may have been rotated): resolved anew, once, however many
+    callers say so.
+    """
+    loop = asyncio.get_running_loop()
+    key = (id(loop), conn_id)
+    entry = _async_settings.get(key)  # the hot path: one lookup, a done task
+    now = loop.time()
+    if (
+        entry is None
+        or entry[0] is not loop
+        or now - entry[1] > SETTINGS_MAX_AGE
+        or (stale is not None and _result(entry[2]) is stale)
+    ):
+        for gone in [k for k, (lp, _, _) in _async_settings.items() if lp.is_closed()]:
+            del _async_settings[gone]
+        task: asyncio.Task[ConnectionSettings] = loop.create_task(resolve(), name=f"resolve {conn_id}")
+        entry = (loop, now, task)
+        _async_settings[key] = entry
+        task.add_done_callback(lambda done: _forget_failure(key, done))
+    task = entry[2]
+    if task.done():
+        return task.result()
+    return await asyncio.shield(task)
+
+
+def _result(task: asyncio.Task[ConnectionSettings]) -> ConnectionSettings | None:
+    if not task.done() or task.cancelled() or task.exception() is not None:
+        return None
+    return task.result()
+
+
+def _forget_failure(key: tuple[int, str], task: asyncio.Task[ConnectionSettings]) -> None:
+    entry = _async_settings.get(key)
+    if entry is not None and entry[2] is task and (task.cancelled() or task.exception() is not None):
+        del _async_settings[key]
+
+
 def reset_clients() -> None:
-    """Forget cached clients (for tests; open clients are left to the garbage collector)."""
+    """Forget cached clients and connections (for tests; open clients are left to the
+    garbage collector)."""
     with _lock:
         _sync_clients.clear()
         _async_clients.clear()
+        _async_settings.clear()

@@ -164,7 +164,7 @@ class ImageToVideoBatchOperator(GenerationOperator):
         wait = wait_for_all(
             self.hook,
             generation_ids,
-            schedule=self._schedule(),
+            new_schedule=self._schedule,
             started_at=time.time(),
             deadline=self._deadline(),
             log=self.log,

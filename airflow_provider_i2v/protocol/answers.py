@@ -76,6 +76,14 @@ class GenerationState:
     def cost(self) -> Decimal | None:
         return cost_of(self.usage)
 
+    @property
+    def render_seconds(self) -> float | None:
+        """How long the gateway says the render took (``metadata``: ``completed_at`` minus
+        ``in_queue_at``, both on its clock), when it says so."""
+        started = finite_float(self.metadata.get("in_queue_at"))
+        done = finite_float(self.metadata.get("completed_at"))
+        return done - started if started is not None and done is not None and done > started else None
+
 
 def parse_created_at(raw: Any) -> float | None:
     """Seconds since the epoch, from seconds or milliseconds; ``None`` if unreadable."""

@@ -73,15 +73,18 @@ class I2VBatchTrigger(BaseTrigger):
         from airflow_provider_i2v.hooks.i2v import I2VHook
 
         hook = I2VHook(i2v_conn_id=self.i2v_conn_id)
-        schedule = PollSchedule(
-            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive, model=self.model
-        )
+
+        def new_schedule() -> PollSchedule:
+            return PollSchedule(
+                self.poll_interval, self.max_poll_interval, adaptive=self.adaptive, model=self.model
+            )
+
         self.log.info("Polling %d generations of a batch", len(self.generation_ids))
         try:
             result = await wait_for_all(
                 hook,
                 self.generation_ids,
-                schedule=schedule,
+                new_schedule=new_schedule,
                 started_at=self.started_at,
                 deadline=self.deadline,
                 log=self.log,

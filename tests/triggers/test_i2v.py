@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -226,3 +227,105 @@ def test_odd_numbers_in_an_answer_never_crash_the_trigger(
         odd = I2VTaskTrigger(generation_id="g1", i2v_conn_id="i2v_odd", poll_interval=0.01)
         [event] = run_trigger(odd)
     assert event["status"] == "completed"
+
+
+def test_triggers_of_one_loop_resolve_their_connection_once(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a triggerer each look-up is a round trip through the supervisor: one per loop."""
+    ids = [submit() for _ in range(5)]
+    looked_up: list[str] = []
+    original = I2VHook.aget_connection
+
+    async def counting(conn_id: str) -> Any:
+        looked_up.append(conn_id)
+        return await original(conn_id)
+
+    monkeypatch.setattr(I2VHook, "aget_connection", staticmethod(counting))
+    transport.reset_shared_state()
+    events = run_triggers([trigger(g) for g in ids])
+    assert [e["status"] for _, e in events] == ["completed"] * 5
+    assert looked_up == ["i2v_default"]
+
+
+def test_a_rotated_key_is_looked_up_again_when_the_gateway_refuses_the_old_one(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import connection_uri, simulator_base_url
+
+    generation_id = submit()
+    old = connection_uri(simulator_base_url())
+    new = old.replace('"password": "', '"password": "rotated-')
+
+    async def run() -> list[dict[str, Any]]:
+        # This loop's triggers resolved the connection with the old key ...
+        await clients.shared_settings("i2v_default", I2VHook().aget_settings)
+        # ... then the key was rotated: the gateway only takes the new one.
+        monkeypatch.setenv("AIRFLOW_CONN_I2V_DEFAULT", new)
+        simulator.configure(api_keys=[json.loads(new)["password"]])
+        return [event.payload async for event in trigger(generation_id).run()]
+
+    transport.reset_shared_state()
+    [event] = asyncio.run(run())
+    assert event["status"] == "completed"
+    assert [r.status for r in simulator.requests if r.endpoint == "poll"][:2] == [401, 200]
+
+
+def test_a_refused_key_that_did_not_change_is_an_error_event(simulator: Any, i2v_conn: str) -> None:
+    generation_id = submit()
+    simulator.configure(api_keys=["someone-else"])
+    [event] = run_trigger(trigger(generation_id))
+    assert event["status"] == "error"
+    assert event["error_class"] == "I2VAuthenticationError"
+
+
+def test_the_first_answer_is_one_log_line(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A thousand triggers start together on a triggerer: each says one thing at first."""
+    simulator.configure(generation_seconds=60)
+    generation_id = submit()
+    [event] = run_trigger(trigger(generation_id, deadline=time.time() + 0.3))
+    assert event["status"] == "timeout"
+    lines = [line for line in "".join(capfd.readouterr()).splitlines() if generation_id in line]
+    status = [line for line in lines if "status in_progress" in line]
+    assert len(status) == 1
+    assert "% done" in status[0]
+    assert not any("Polling generation" in line for line in lines)
+
+
+def test_the_heap_is_frozen_only_in_airflows_trigger_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from airflow.sdk.execution_time import task_runner
+
+    from airflow_provider_i2v.triggers import i2v as trigger_module
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
+    trigger_module.freeze_startup_heap()
+    assert frozen == []  # a worker, `airflow dags test`, a test: left alone
+
+    class TriggerCommsDecoder:  # what Airflow's trigger runner talks to its supervisor with
+        pass
+
+    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggerCommsDecoder())
+    trigger_module.freeze_startup_heap()
+    trigger_module.freeze_startup_heap()
+    assert frozen == [True]  # once per process
+
+
+def test_the_render_time_the_gateway_reports_teaches_the_schedule(simulator: Any, i2v_conn: str) -> None:
+    from airflow_provider_i2v.schedule import RENDER_TIMES
+
+    RENDER_TIMES.clear()
+    simulator.configure(generation_seconds=0.3)
+    for _ in range(8):
+        [event] = run_trigger(trigger(submit(), model="m", adaptive=True, started_at=time.time()))
+        assert event["status"] == "completed"
+    edge = RENDER_TIMES.early_edge("m")
+    RENDER_TIMES.clear()
+    assert edge == pytest.approx(0.3, abs=0.01)  # metadata: completed_at - in_queue_at

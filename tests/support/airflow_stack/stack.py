@@ -49,6 +49,8 @@ class AirflowStack:
     :param parallelism: task slots (LocalExecutor processes or Celery worker concurrency).
     :param pythonpath: directories prepended to every component's ``PYTHONPATH``.
     :param inherit_airflow_env: keep the caller's ``AIRFLOW_*`` variables (default: drop them).
+    :param components: run only these of the mode's components (the api-server is needed:
+        workers and the REST client talk to it); default all of them.
     """
 
     def __init__(
@@ -65,13 +67,20 @@ class AirflowStack:
         stop_grace: float = 15.0,
         keep_home: bool = False,
         inherit_airflow_env: bool = False,
+        components: Sequence[str] | None = None,
     ) -> None:
         self.mode = mode if isinstance(mode, Mode) else resolve_mode(mode)
+        if components is not None and (
+            set(components) - set(self.mode.components) or "api-server" not in components
+        ):
+            raise ValueError(f"components: a subset of {self.mode.components} with the api-server")
         self.dags_folder = Path(dags_folder).resolve()
         self.extra_env: dict[str, str] = dict(env or {})
         self.parallelism = parallelism
         self.pythonpath = [str(Path(p).resolve()) for p in pythonpath]
-        self.components: tuple[str, ...] = self.mode.components
+        self.components: tuple[str, ...] = tuple(
+            name for name in self.mode.components if components is None or name in components
+        )
         self.start_timeout = start_timeout
         self.migrate_timeout = migrate_timeout
         self.stop_grace = stop_grace
@@ -273,6 +282,11 @@ class AirflowStack:
         self._launch(name)
         if wait:
             self._readiness.wait([name], timeout=timeout or self.start_timeout)
+
+    def restart_component(self, name: str, sig: int = signal.SIGTERM, *, timeout: float = 30.0) -> None:
+        """Stop one component (:meth:`kill_component`) and start it again, until it is ready."""
+        self.kill_component(name, sig, timeout=timeout)
+        self.start_component(name)
 
     def health(self) -> dict[str, Any]:
         """``GET /api/v2/monitor/health`` (no authentication needed)."""
