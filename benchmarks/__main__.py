@@ -8,9 +8,12 @@
 * **3 scale**: 1,000 and 3,000 generations polled every 10 s on one triggerer: blocked-loop
   warnings, memory per generation, detection latency, cost per poll;
 * **4 the worker's share**: ``execute`` and ``execute_complete`` per video on a real Airflow,
-  beside a no-op deferring operator (:mod:`benchmarks.worker`).
+  beside a no-op deferring operator (:mod:`benchmarks.worker`);
+* **5 batch or mapped** (issue 14): the same images as one ``ImageToVideoBatchOperator`` task
+  and as mapped ``ImageToVideoOperator`` tasks, one after the other on one real Airflow:
+  machine CPU, worker-slot seconds and wall time per video.
 
-``--full`` (the default, what ``make bench`` runs; about 40 minutes on 2 cores) and
+``--full`` (the default, what ``make bench`` runs; about 48 minutes on 2 cores) and
 ``--quick`` (about 15) start real Airflow components; ``--smoke`` (seconds, what the test
 suite runs so the table cannot rot) replaces them with in-process stand-ins, so its
 figures are only the table's shape. Work files (logs, py-spy profiles, the table) go to
@@ -47,12 +50,13 @@ class Plan:
     scale_interval: float
     worker_n: int
     worker_render: float
+    batch_n: int  # images in section 5, mapped and batched
 
 
 PLANS = {
-    "full": Plan("full", 2000, True, 200, 60, ((1000, 300), (3000, 120)), 10.0, 40, 10.0),
-    "quick": Plan("quick", 600, True, 200, 30, ((1000, 60), (3000, 40)), 10.0, 10, 5.0),
-    "smoke": Plan("smoke", 60, False, 5, 1.0, ((10, 1.0),), 0.5, 1, 0.3),
+    "full": Plan("full", 2000, True, 200, 60, ((1000, 300), (3000, 120)), 10.0, 40, 10.0, 200),
+    "quick": Plan("quick", 600, True, 200, 30, ((1000, 60), (3000, 40)), 10.0, 10, 5.0, 40),
+    "smoke": Plan("smoke", 60, False, 5, 1.0, ((10, 1.0),), 0.5, 1, 0.3, 3),
 }
 
 
@@ -346,6 +350,79 @@ def worker_rows(table: Table, plan: Plan, work: Path) -> None:
     )
 
 
+# ------------------------------------------------------------------------------- section 5
+
+
+def batch_rows(table: Table, plan: Plan, work: Path) -> None:
+    from benchmarks import worker
+    from benchmarks.triggerer import Simulator
+
+    n, render = plan.batch_n, plan.worker_render
+    where = "real Airflow (LocalExecutor, 4 slots)" if plan.real else "SMOKE: in-process, no Airflow"
+    table.section(
+        "5",
+        f"5. Batch or mapped: {n} images, {render:g} s renders, polled every 1 s, as one batch task "
+        f"and as {n} mapped tasks, {where}",
+    )
+    simulator = Simulator(work).start()
+    try:
+        if plan.real:
+            kinds = ("batch", "provider")
+            result = worker.run(work, simulator, n, render, kinds=kinds, tag="batch", parallelism=4)
+        else:
+            result = worker.run_inline(work, simulator, n, render)
+    finally:
+        simulator.stop()
+    cpu = {k: sum(v.values()) / n for k, v in result.machine.items()}
+    real = bool(cpu)
+    batch, mapped = cpu.get("batch", 0.0), cpu.get("provider", 0.0)
+    table.add(
+        "5.cpu",
+        "batch: machine CPU per video, whole Airflow",
+        f"{batch:.3f} core-s" if real else NA,
+        "<= 0.05 core-s",
+        f"mapped: {mapped:.3f} core-s" if real else "-",
+        batch <= 0.05 if real else None,
+    )
+    table.add(
+        "5.ratio",
+        "mapped / batch, machine CPU per video",
+        f"{mapped / batch:.1f}x" if real and batch > 0 else NA,
+        ">= 10x",
+        "the same images, one run",
+        mapped >= 10 * batch if real else None,
+    )
+    if real:
+        parts = {
+            kind: ", ".join(
+                f"{name} {seconds / n:.3f}" for name, seconds in sorted(result.machine[kind].items())
+            )
+            for kind in ("batch", "provider")
+        }
+    table.add(
+        "5.parts",
+        "  batch per video, by component",
+        parts["batch"] if real else NA,
+        "-",
+        f"mapped: {parts['provider']}" if real else "core-s; 'scheduler' includes the task processes",
+    )
+    slots = {k: sum(c.slots) / n for k, c in result.calls.items()}
+    table.add(
+        "5.slot",
+        "batch: worker-slot seconds per video",
+        f"{slots['batch']:.3f} s" if real else NA,
+        "-",
+        f"mapped: {slots['provider']:.3f} s" if real else "-",
+    )
+    table.add(
+        "5.wall",
+        "batch: wall time (trigger to success)",
+        f"{result.wall['batch']:.0f} s" if real else NA,
+        "-",
+        f"mapped: {result.wall['provider']:.0f} s" if real else "-",
+    )
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -356,6 +433,7 @@ def expected_keys(plan: Plan) -> list[str]:
     for count, _ in plan.scale:
         keys += [f"3.{count}.{k}" for k in ("blocked", "startup", "rss", "latency", "cpu", "super", "gc")]
     keys += ["3.growth", "4.start", "4.execute", "4.resume", "4.complete", "4.machine", "4.parts"]
+    keys += ["5.cpu", "5.ratio", "5.parts", "5.slot", "5.wall"]
     return keys
 
 
@@ -365,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in PLANS:
         mode.add_argument(f"--{name}", dest="plan", action="store_const", const=name)
     parser.add_argument("--work", type=Path, default=REPO / ".artifacts" / "bench")
-    parser.add_argument("--only", default="1234", help="sections to run, e.g. --only 12 (default: all four)")
+    parser.add_argument("--only", default="12345", help="sections to run, e.g. --only 12 (default: all)")
     args = parser.parse_args(argv)
     plan = PLANS[args.plan or "full"]
     work: Path = args.work.resolve()
@@ -378,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         ("1", lambda: polling_rows(table, plan)),
         ("23", lambda: trigger_rows(table, plan, work)),
         ("4", lambda: worker_rows(table, plan, work)),
+        ("5", lambda: batch_rows(table, plan, work)),
     ):
         if not set(sections) & set(args.only):
             continue

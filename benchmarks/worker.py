@@ -49,17 +49,49 @@ with DAG(
 '''
 
 
+#: The polling every kind shares, so the runs differ only in how the tasks are laid out.
+_POLLING = "poll_interval=1.0, max_poll_interval=1.0, adaptive_polling=False"
+
+
+def _images(n: int) -> list[str]:
+    return [f"https://images.example.com/bench/{i}.jpg" for i in range(n)]
+
+
+_BATCH_DAG = '''\
+"""Written by benchmarks.worker: one batch task over {n} images."""
+
+from __future__ import annotations
+
+import datetime
+
+from airflow.sdk import DAG
+
+from benchmarks.worker_ops import TimedImageToVideoBatchOperator
+
+with DAG(
+    "{dag_id}",
+    schedule=None,
+    start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
+    catchup=False,
+):
+    TimedImageToVideoBatchOperator(task_id="generate", images={images!r}, {polling})
+'''
+
+
 def dag_file(kind: str, n: int, render: float, dag_id: str) -> str:
+    """``provider``: N mapped operators; ``batch``: one batch operator over the same N
+    images; ``noop``: N mapped no-op deferring tasks (Airflow's own cost)."""
     if kind == "provider":
-        images = [f"https://images.example.com/bench/{i}.jpg" for i in range(n)]
         return _DAG.format(
             dag_id=dag_id,
             n=n,
             kind=kind,
             cls="TimedImageToVideoOperator",
-            partial="poll_interval=1.0, max_poll_interval=1.0, adaptive_polling=False",
-            expand=f"first_frame_image={images!r}",
+            partial=_POLLING,
+            expand=f"first_frame_image={_images(n)!r}",
         )
+    if kind == "batch":
+        return _BATCH_DAG.format(dag_id=dag_id, n=n, polling=_POLLING, images=_images(n))
     return _DAG.format(
         dag_id=dag_id,
         n=n,
@@ -78,6 +110,8 @@ class Calls:
     execute: list[float] = field(default_factory=list)
     before_complete: list[float] = field(default_factory=list)
     execute_complete: list[float] = field(default_factory=list)
+    #: Seconds each task process had lived when its call ended: the worker slots held.
+    slots: list[float] = field(default_factory=list)
 
     @staticmethod
     def median(values: list[float]) -> float:
@@ -110,26 +144,35 @@ def _tree_cpu(marker: str) -> dict[str, float]:
     return found
 
 
-def run(work: Path, simulator: Simulator, n: int, render: float, timeout: float = 1800) -> WorkerRun:
+def run(
+    work: Path,
+    simulator: Simulator,
+    n: int,
+    render: float,
+    *,
+    kinds: tuple[str, ...] = ("noop", "provider"),
+    tag: str = "worker",
+    parallelism: int = 2,
+    timeout: float = 1800,
+) -> WorkerRun:
+    """One Airflow runs a warm-up DAG of each kind (2 tasks), then each kind's DAG of ``n``."""
     from tests.support.airflow_stack import AirflowStack
 
-    dags = work / "worker-dags"
+    dags = work / f"{tag}-dags"
     dags.mkdir(parents=True, exist_ok=True)
-    for kind in ("provider", "noop"):
-        (dags / f"i2v_bench_worker_{kind}.py").write_text(
-            dag_file(kind, n, render, f"i2v_bench_worker_{kind}")
+    for kind in kinds:
+        (dags / f"i2v_bench_{tag}_{kind}.py").write_text(dag_file(kind, n, render, f"i2v_bench_{tag}_{kind}"))
+        (dags / f"i2v_bench_{tag}_warmup_{kind}.py").write_text(
+            dag_file(kind, 2, render, f"i2v_bench_{tag}_warmup_{kind}")
         )
-        (dags / f"i2v_bench_warmup_{kind}.py").write_text(
-            dag_file(kind, 2, render, f"i2v_bench_warmup_{kind}")
-        )
-    record = work / "worker-calls.jsonl"
+    record = work / f"{tag}-calls.jsonl"
     record.unlink(missing_ok=True)
     connection = {"conn_type": "i2v", "host": simulator.url, "password": KEY}
     simulator.client.post("/_sim/config", json={"render_time": "fixed", "generation_seconds": render})
     stack = AirflowStack(
         dags,
-        home=work / "worker-airflow",
-        parallelism=2,
+        home=work / f"{tag}-airflow",
+        parallelism=parallelism,
         pythonpath=[REPO],
         env={
             "I2V_BENCH_RECORD": str(record),
@@ -142,8 +185,8 @@ def run(work: Path, simulator: Simulator, n: int, render: float, timeout: float 
     try:
         stack.start()
         client = stack.client
-        for kind in ("warmup_noop", "warmup_provider", "noop", "provider"):
-            dag_id = f"i2v_bench_{'' if kind.startswith('warmup') else 'worker_'}{kind}"
+        for kind in (*(f"warmup_{k}" for k in kinds), *kinds):
+            dag_id = f"i2v_bench_{tag}_{kind}"
             client.wait_for_dag(dag_id, timeout=180)
             client.unpause(dag_id)
             time.sleep(2)
@@ -171,7 +214,11 @@ def run_inline(work: Path, simulator: Simulator, n: int, render: float) -> Worke
 
     from airflow.sdk.exceptions import TaskDeferred
 
-    from benchmarks.worker_ops import TimedImageToVideoOperator, TimedNoopOperator
+    from benchmarks.worker_ops import (
+        TimedImageToVideoBatchOperator,
+        TimedImageToVideoOperator,
+        TimedNoopOperator,
+    )
     from tests.conftest import make_context
     from tests.sim_helpers import run_trigger
 
@@ -182,15 +229,15 @@ def run_inline(work: Path, simulator: Simulator, n: int, render: float) -> Worke
         {"conn_type": "i2v", "host": simulator.url, "password": KEY}
     )
     simulator.client.post("/_sim/config", json={"render_time": "fixed", "generation_seconds": render})
+    batch = TimedImageToVideoBatchOperator(task_id="batch", images=_images(n), poll_interval=0.1)
     try:
         for i in range(n):
             for op in (
                 TimedImageToVideoOperator(
-                    task_id=f"generate_{i}",
-                    first_frame_image=f"https://images.example.com/bench/{i}.jpg",
-                    poll_interval=0.1,
+                    task_id=f"generate_{i}", first_frame_image=_images(n)[i], poll_interval=0.1
                 ),
                 TimedNoopOperator(task_id=f"noop_{i}", seconds=render),
+                *([batch] if i == 0 else []),
             ):
                 context = make_context()
                 try:
@@ -204,10 +251,11 @@ def run_inline(work: Path, simulator: Simulator, n: int, render: float) -> Worke
 
 
 def _read(record: Path) -> dict[str, Calls]:
-    calls: dict[str, Calls] = {"provider": Calls(), "noop": Calls()}
-    for line in record.read_text().splitlines():
+    calls: dict[str, Calls] = {"provider": Calls(), "noop": Calls(), "batch": Calls()}
+    for line in record.read_text().splitlines() if record.exists() else ():
         entry: dict[str, Any] = json.loads(line)
         c = calls[entry["operator"]]
+        c.slots.append(entry.get("slot", 0.0))
         if entry["method"] == "execute":
             c.before_execute.append(entry["before"])
             c.execute.append(entry["cpu"])

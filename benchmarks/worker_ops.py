@@ -3,7 +3,8 @@
 Each call appends one JSON line to the file named by ``I2V_BENCH_RECORD``: which operator,
 which method, the CPU seconds the task process had used before the call (interpreter
 start, Airflow's task runner, parsing the DAG file: Airflow's share, and the provider's
-imports at parse time) and the CPU seconds of the call itself. Used by
+imports at parse time), the CPU seconds of the call itself and the seconds the task
+process had lived when the call ended (the worker slot it held). Used by
 ``python -m benchmarks`` only (:mod:`benchmarks.worker`).
 """
 
@@ -14,7 +15,9 @@ import os
 import time
 from typing import Any
 
-from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
+import psutil
+
+from airflow_provider_i2v.operators.i2v import ImageToVideoBatchOperator, ImageToVideoOperator
 from benchmarks.noop import NoopDeferringOperator
 
 
@@ -27,7 +30,11 @@ def _record(operator: str, method: str, before: float, seconds: float) -> None:
     path = os.environ.get("I2V_BENCH_RECORD")
     if not path:
         return
-    line = json.dumps({"operator": operator, "method": method, "before": before, "cpu": seconds})
+    # The worker slot the call held: the task process's life up to the call's end.
+    slot = time.time() - psutil.Process().create_time()
+    line = json.dumps(
+        {"operator": operator, "method": method, "before": before, "cpu": seconds, "slot": slot}
+    )
     with open(path, "a", encoding="utf-8") as out:
         out.write(line + "\n")
 
@@ -54,6 +61,10 @@ class _Timed:
 
 class TimedImageToVideoOperator(_Timed, ImageToVideoOperator):
     bench_name = "provider"
+
+
+class TimedImageToVideoBatchOperator(_Timed, ImageToVideoBatchOperator):
+    bench_name = "batch"
 
 
 class TimedNoopOperator(_Timed, NoopDeferringOperator):

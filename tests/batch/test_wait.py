@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from airflow_provider_i2v.batch.wait import wait_for_all
 from airflow_provider_i2v.protocol import GenerationState, GenerationStatus

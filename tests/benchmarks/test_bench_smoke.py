@@ -30,7 +30,13 @@ def test_the_smoke_run_prints_every_row_of_the_table(tmp_path: Path) -> None:
     table = done.stdout[done.stdout.index("airflow-provider-i2v benchmarks (smoke run)") :]
     keys = [m[1] for line in table.splitlines() if (m := re.match(r"(\d\.(?:\d+\.)?[a-z][\w.]*)\s", line))]
     assert keys == expected_keys(PLANS["smoke"])
-    for header in ("1. Polls that follow the render", "2. The trigger", "3. Scale", "4. The worker"):
+    for header in (
+        "1. Polls that follow the render",
+        "2. The trigger",
+        "3. Scale",
+        "4. The worker",
+        "5. Batch or mapped",
+    ):
         assert header in table
     assert "cores" in table  # the machine
     assert "httpcore" in table  # and the library versions
