@@ -2,7 +2,8 @@
 
     python -m benchmarks.bare VARIANT URL IDS_FILE INTERVAL SECONDS
 
-* ``httpx``: one shared keep-alive ``httpx.AsyncClient`` (the provider's pool bound), one
+* ``httpx``: one shared keep-alive ``httpx.AsyncClient`` (32 connections, the
+  sync client's bound; the provider's async LIFO pool may open 64), one
   GET and ``response.json()`` per poll, ``asyncio.sleep(interval)`` between polls: the
   floor any httpx-based trigger pays for the same polls;
 * ``httpcore``: the same over one ``httpcore.AsyncConnectionPool`` (what httpx drives);
@@ -37,7 +38,10 @@ async def _httpx(url: str, ids: list[str], interval: float, until: float, ready:
 
     limits = httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS)
     headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+    # No pool timeout: 3,000 pollers queue for 32 connections at start-up, and a poller whose
+    # request timed out in the queue would stop polling (the anchor would count almost no polls).
+    timeout = httpx.Timeout(30.0, pool=None)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout) as client:
 
         async def poll(generation_id: str, first: asyncio.Future[None]) -> None:
             path = f"/model/v1/generation/task/{generation_id}"

@@ -96,13 +96,8 @@ def run_batch(
         .replace("__OUTPUT__", str(output))
     )
     write_dag(dag_id, source)
-    api = stack.client
-    api.wait_for_dag(dag_id, timeout=120)
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id)["dag_run_id"]
-    if during is not None:
-        during(run_id)
-    return run_id, api.wait_for_run(dag_id, run_id, timeout=1000, interval=2.0)
+    run = stack.client.run_dag(dag_id, timeout=1000, parse_timeout=120, interval=2.0, after_trigger=during)
+    return run["dag_run_id"], run
 
 
 def manifest_of(stack: AirflowStack, dag_id: str, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -121,11 +121,8 @@ def run_crash(
         .replace("__OUTPUT__", str(output))
     )
     write_dag(dag_id, source)
-    api = stack.client
-    api.wait_for_dag(dag_id, timeout=120)
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id)["dag_run_id"]
-    return dag_id, run_id, api.wait_for_run(dag_id, run_id, timeout=300, interval=1.0)
+    run = stack.client.run_dag(dag_id, timeout=300, parse_timeout=120)
+    return dag_id, run["dag_run_id"], run
 
 
 def tries_log(stack: AirflowStack, dag_id: str, run_id: str) -> tuple[int, str]:

@@ -88,13 +88,8 @@ def run_fault_dag(
         .replace("__N__", str(images))
     )
     write_dag(dag_id, source)
-    api = stack.client
-    api.wait_for_dag(dag_id, timeout=120)
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id)["dag_run_id"]
-    if during is not None:
-        during(run_id)
-    return run_id, api.wait_for_run(dag_id, run_id, timeout=300, interval=1.0)
+    run = stack.client.run_dag(dag_id, timeout=300, parse_timeout=120, after_trigger=during)
+    return run["dag_run_id"], run
 
 
 def generate_tis(stack: AirflowStack, dag_id: str, run_id: str) -> list[dict[str, Any]]:

@@ -196,12 +196,19 @@ class AirflowClient(TaskInstancesApi):
         *,
         timeout: float = 300.0,
         parse_timeout: float = 90.0,
+        interval: float = 1.0,
+        after_trigger: Callable[[str], None] | None = None,
     ) -> dict[str, Any]:
-        """Wait for the DAG to be parsed, unpause it, trigger it, and wait for the run's end."""
+        """Wait for the DAG to be parsed, unpause it, trigger it, and wait for the run's end.
+
+        ``after_trigger(run_id)`` runs once the run exists (to kill a component mid-run, say).
+        """
         self.wait_for_dag(dag_id, timeout=parse_timeout)
         self.unpause(dag_id)
-        run = self.trigger(dag_id, conf)
-        return self.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout)
+        run_id: str = self.trigger(dag_id, conf)["dag_run_id"]
+        if after_trigger is not None:
+            after_trigger(run_id)
+        return self.wait_for_run(dag_id, run_id, timeout=timeout, interval=interval)
 
     # ---- connections (stored in the metadata DB; an AIRFLOW_CONN_* variable of the same id wins)
 
