@@ -30,7 +30,7 @@ help:
 	@echo "make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
-	@echo "make bench      the benchmark table of issue 12 (~48 min; BENCH_ARGS=--quick: ~17 min)"
+	@echo "make bench      the benchmark table of issue 12 (~58 min; BENCH_ARGS=--quick: ~17 min)"
 	@echo "make bootstrap  create/update .venv"
 	@echo "make clean      remove .venv and caches"
 
