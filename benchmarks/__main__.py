@@ -98,7 +98,7 @@ def polling_rows(table: Table, plan: Plan) -> None:
             "-",
             f"fixed 10 s: {f.polls_per_generation:.1f} polls, p95 {f.latency(0.95):.1f} s",
         )
-    from airflow_provider_i2v.schedule import _EARLY_QUANTILE
+    from airflow_provider_i2v.generation.schedule import _EARLY_QUANTILE
 
     others = polling.alternatives(plan.generations)
     table.add(

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from airflow_provider_i2v.schedule import PollSchedule, RenderTimes
+from airflow_provider_i2v.generation.schedule import PollSchedule, RenderTimes
 from airflow_provider_i2v.simulator import Generation
 
 

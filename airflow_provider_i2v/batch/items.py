@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_i2v.exceptions import I2VInvalidRequestError
-from airflow_provider_i2v.operators.params import REQUEST_PARAMS, validated_request
-from airflow_provider_i2v.protocol import GenerationRequest
+from airflow_provider_i2v.generation.request import REQUEST_PARAMS, Prepared, describe_source, prepare
 
 #: Keys a per-item dict may hold.
 ITEM_KEYS = frozenset({"first_frame_image", *REQUEST_PARAMS})
@@ -32,14 +31,14 @@ class BatchItem:
     def where(self) -> str:
         return f"images[{self.index}]: "
 
-    def request(self, log: Any) -> GenerationRequest:
+    def prepare(self, log: Any, *, revision: str | None, check_url: bool) -> Prepared:
         """The checked request (reads the image if it must be read)."""
-        return validated_request(self.values, self.source, log, where=self.where)
+        return prepare(
+            self.values, self.source, log, where=self.where, revision=revision, check_url=check_url
+        )
 
     def describe(self) -> str:
-        source = self.source
-        text = source if isinstance(source, str) else repr(source)
-        return text if not text.startswith("data:") else text.partition(",")[0] + ",..."
+        return describe_source(self.source)
 
 
 def parse_items(images: Any, defaults: Mapping[str, Any]) -> list[BatchItem]:
@@ -47,6 +46,11 @@ def parse_items(images: Any, defaults: Mapping[str, Any]) -> list[BatchItem]:
     if isinstance(images, str | bytes) or not hasattr(images, "__iter__"):
         raise I2VInvalidRequestError(
             f"images: must be a list of images or of dicts of parameters, got {type(images).__name__}"
+            + (
+                " (a template renders to a string unless the DAG sets render_template_as_native_obj=True)"
+                if isinstance(images, str)
+                else ""
+            )
         )
     items: list[BatchItem] = []
     for index, raw in enumerate(images):
@@ -67,29 +71,30 @@ def parse_items(images: Any, defaults: Mapping[str, Any]) -> list[BatchItem]:
     return items
 
 
-def check_items(items: list[BatchItem], log: Any) -> list[tuple[BatchItem, I2VInvalidRequestError]]:
-    """Check every item before anything is paid for; returns the refused ones and why.
+@dataclass(frozen=True)
+class Checked:
+    """What the check pass keeps of a valid item: what names its request (not its bytes)."""
+
+    digest: str
+    image: str
+    model: str
+
+
+def check_items(
+    items: list[BatchItem], *, revision: str | None, check_url: bool
+) -> tuple[dict[int, Checked], list[tuple[BatchItem, I2VInvalidRequestError]]]:
+    """Check every item before anything is paid for: the valid ones, and the refused ones with why.
 
     A read failure a retry may fix (storage unreachable) is raised, not reported: the
     task retries before it pays for anything.
     """
+    valid: dict[int, Checked] = {}
     refused = []
     for item in items:
         try:
-            item.request(_Quiet(log))
+            prepared = item.prepare(None, revision=revision, check_url=check_url)
         except I2VInvalidRequestError as exc:
             refused.append((item, exc))
-    return refused
-
-
-class _Quiet:
-    """A logger that drops the per-item "First frame: ..." lines of the check pass."""
-
-    def __init__(self, log: Any) -> None:
-        self._log = log
-
-    def info(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._log, name)
+            continue
+        valid[item.index] = Checked(prepared.digest, prepared.image, prepared.request.model)
+    return valid, refused

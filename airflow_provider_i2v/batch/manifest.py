@@ -14,21 +14,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from airflow_provider_i2v.generation.keys import XCOM_MANIFEST_URI
+from airflow_provider_i2v.generation.record import Status
 from airflow_provider_i2v.protocol import cost_of
 
 MANIFEST_NAME = "manifest.jsonl"
-#: Item statuses besides the generation's own ``completed`` and ``failed``.
-INVALID = "invalid"  # refused before anything was sent (on_invalid="skip")
-NOT_SUBMITTED = "not_submitted"  # its create failed and provably created nothing
-UNCERTAIN = "uncertain"  # its create's outcome is unknown
-TIMEOUT = "timeout"  # still rendering at the deadline
 
 
 @dataclass
 class ManifestItem:
     index: int
     image: str
-    status: str
+    status: Status
     generation_id: str | None = None
     video_urls: list[str] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
@@ -41,7 +38,7 @@ class ManifestItem:
             "index": self.index,
             "image": self.image,
             "generation_id": self.generation_id,
-            "status": self.status,
+            "status": self.status.value,
             "video_urls": self.video_urls,
             "usage": self.usage,
             "error": self.error,
@@ -55,7 +52,7 @@ class ManifestItem:
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "completed"
+        return self.status is Status.COMPLETED
 
 
 def totals(items: list[ManifestItem]) -> dict[str, Any]:
@@ -63,7 +60,7 @@ def totals(items: list[ManifestItem]) -> dict[str, Any]:
     cost = sum((cost_of(item.usage) or Decimal("0") for item in items if item.succeeded), Decimal("0"))
     statuses: dict[str, int] = {}
     for item in items:
-        statuses[item.status] = statuses.get(item.status, 0) + 1
+        statuses[item.status.value] = statuses.get(item.status.value, 0) + 1
     return {
         "items": len(items),
         "succeeded": sum(item.succeeded for item in items),
@@ -96,7 +93,7 @@ def write_manifest(items: list[ManifestItem], output_dir: Any) -> str:
 
 def xcom_value(items: list[ManifestItem], manifest_uri: str | None, max_inline_items: int) -> dict[str, Any]:
     """The return value: totals and the manifest's URI; the items too while they are few."""
-    value: dict[str, Any] = {**totals(items), "manifest_uri": manifest_uri}
+    value: dict[str, Any] = {**totals(items), XCOM_MANIFEST_URI: manifest_uri}
     if manifest_uri is None or len(items) <= max_inline_items:
         value["results"] = [item.to_json() for item in items]
     return value
@@ -106,7 +103,7 @@ def failure_summary(items: list[ManifestItem], limit: int = 20) -> str:
     """The failed items and their codes, for the task's error message."""
     failed = [item for item in items if not item.succeeded]
     shown = [
-        f"images[{item.index}] {item.status}"
+        f"images[{item.index}] {item.status.value}"
         + (f" (code {item.error.get('code')}: {item.error.get('message')})" if item.error else "")
         for item in failed[:limit]
     ]

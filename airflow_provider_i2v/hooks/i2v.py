@@ -83,12 +83,19 @@ class I2VHook(BaseHook):
             self._settings = self._build_settings(conn, conn.extra_dejson)
         return self._settings
 
+    async def _aresolve(self) -> ConnectionSettings:
+        conn = await self.aget_connection(self.i2v_conn_id)
+        extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
+        return self._build_settings(conn, dict(extra))
+
     async def aget_settings(self) -> ConnectionSettings:
-        """Resolve the connection once with Airflow's async API (triggerer side, never blocks)."""
+        """The connection, resolved with Airflow's async API once per event loop for every hook
+        of it (a triggerer runs thousands of triggers; each look-up is a supervisor round trip),
+        or the settings this hook already resolved in a worker."""
         if self._settings is None:
-            conn = await self.aget_connection(self.i2v_conn_id)
-            extra = await conn.aextra_dejson() if hasattr(conn, "aextra_dejson") else conn.extra_dejson
-            self._settings = self._build_settings(conn, dict(extra))
+            from airflow_provider_i2v.hooks.clients import shared_settings
+
+            return await shared_settings(self.i2v_conn_id, self._aresolve)
         return self._settings
 
     # -- calls -----------------------------------------------------------------------------
@@ -127,11 +134,24 @@ class I2VHook(BaseHook):
         return request_sync(self.get_settings(), self._poll_call(generation_id), self.log)
 
     async def aget_generation(self, generation_id: str) -> GenerationState:
-        """Current state of a generation, from an event loop."""
+        """Current state of a generation (free), from an event loop.
+
+        A refused key is looked up again once, for every waiter of this connection on the
+        loop together: it may have been rotated since the wait began."""
+        from airflow_provider_i2v.hooks.clients import shared_settings
         from airflow_provider_i2v.hooks.transport import request_async
 
         settings = await self.aget_settings()
-        return await request_async(settings, self._poll_call(generation_id), self.log)
+        call = self._poll_call(generation_id)
+        try:
+            return await request_async(settings, call, self.log)
+        except I2VAuthenticationError:
+            if self._settings is not None:  # resolved by this hook in a worker: nothing shared to refresh
+                raise
+            fresh = await shared_settings(self.i2v_conn_id, self._aresolve, stale=settings)
+            if fresh.api_key == settings.api_key:
+                raise
+            return await request_async(fresh, call, self.log)
 
     def test_connection(self) -> tuple[bool, str]:
         """Real, cost-free calls: look up a generation id that cannot exist, twice.

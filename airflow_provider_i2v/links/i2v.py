@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_i2v.results import XCOM_VIDEO_URLS
+from airflow_provider_i2v.generation.keys import XCOM_VIDEO_URLS
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

@@ -1,10 +1,12 @@
 """What every generating operator shares: the model's parameters, the connection, how it
-waits, and what it does after an uncertain create.
+waits, and the pay-once options.
 
 :class:`~airflow_provider_i2v.operators.i2v.ImageToVideoOperator` (one image) and
 :class:`~airflow_provider_i2v.operators.batch.ImageToVideoBatchOperator` (a list, whose
 items these parameters are the shared defaults of) both derive from it, so each
-parameter, its default and its check are written once.
+parameter, its default and its check are written once. Both send their creates through
+:mod:`airflow_provider_i2v.generation.submit` and wait in
+:mod:`airflow_provider_i2v.generation.wait`: the same rules for one video and for thousands.
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_provider_i2v.exceptions import I2VInvalidRequestError
+from airflow_provider_i2v.generation.request import REQUEST_PARAMS, check_params
+from airflow_provider_i2v.generation.rules import UNCERTAIN_CREATE_POLICIES, UncertainCreatePolicy
+from airflow_provider_i2v.generation.schedule import Polling
 from airflow_provider_i2v.hooks.settings import DEFAULT_CONN_ID
-from airflow_provider_i2v.operators.params import REQUEST_PARAMS, check_params
 from airflow_provider_i2v.protocol import DEFAULT_MODEL, MINIMAX_I2V_01_LIVE
-from airflow_provider_i2v.resume import UNCERTAIN_CREATE_POLICIES, UncertainCreatePolicy
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_i2v.generation.rules import Asked
     from airflow_provider_i2v.hooks.i2v import I2VHook
-    from airflow_provider_i2v.schedule import PollSchedule
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
 
 class GenerationOperator(BaseOperator):
@@ -51,13 +57,21 @@ class GenerationOperator(BaseOperator):
         paying again. ``None`` waits forever.
     :param output_dir: copy every output file there (local path, URI such as
         ``s3://bucket/videos/{{ run_id }}``, or ``ObjectStoragePath``). Templated.
-    :param on_uncertain_create: what a later try does after a create whose outcome is
-        unknown (its answer was lost, a 5xx, the task was killed while it was on the
-        wire): ``"resubmit"`` (default) pays again, saying so in the log and counting it
-        in ``uncertain_creates``; ``"fail"`` fails without retry until someone checks.
+    :param on_uncertain_create: what happens after a create whose outcome is unknown (its
+        answer was lost, a 5xx, the task was killed while it was on the wire): ``"resubmit"``
+        (default) sends it again after a back-off, within the same try (at most a few times)
+        and on later tries, each time saying so in the log and counting it in
+        ``uncertain_creates``; ``"fail"`` stops, until a user acknowledges it (docs/retries.md).
+    :param revision: part of what the request asks (templated). A retry or a clear reuses the
+        paid generation of an unchanged request; set a new ``revision`` (for example
+        ``"{{ dag_run.conf.get('i2v_revision', '') }}"``) to pay for a new video of the same
+        image and parameters on purpose.
+    :param check_image_url: check an ``http(s)`` image (format, size, dimensions) before
+        paying, by reading its first bytes from the worker (default). ``False`` skips the
+        check for a URL the worker cannot reach but the gateway can; the log says so.
     """
 
-    template_fields: Sequence[str] = ("prompt", "callback_url", "output_dir")
+    template_fields: Sequence[str] = ("prompt", "callback_url", "output_dir", "revision")
     template_fields_renderers = {"prompt": "txt"}
 
     def __init__(
@@ -78,6 +92,8 @@ class GenerationOperator(BaseOperator):
         generation_timeout: timedelta | float | None = timedelta(hours=1),
         output_dir: Any = None,
         on_uncertain_create: UncertainCreatePolicy = "resubmit",
+        revision: str | None = None,
+        check_image_url: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,10 +106,10 @@ class GenerationOperator(BaseOperator):
         self.aigc_watermark = aigc_watermark
         self.i2v_conn_id = i2v_conn_id
         self.deferrable = deferrable
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = max(float(max_poll_interval), self.poll_interval)
-        self.adaptive_polling = bool(adaptive_polling)
-        self._schedule()  # a bad interval is refused when the DAG is parsed
+        try:
+            self.polling = Polling.of(poll_interval, max_poll_interval, adaptive_polling, model)
+        except ValueError as exc:  # a bad interval is refused when the DAG is parsed
+            raise I2VInvalidRequestError(str(exc)) from None
         if isinstance(generation_timeout, timedelta):
             generation_timeout = generation_timeout.total_seconds()
         self.generation_timeout = None if generation_timeout is None else float(generation_timeout)
@@ -104,6 +120,8 @@ class GenerationOperator(BaseOperator):
                 f"got {on_uncertain_create!r}"
             )
         self.on_uncertain_create: UncertainCreatePolicy = on_uncertain_create
+        self.revision = revision
+        self.check_image_url = bool(check_image_url)
         # Fixed (non-templated) parameters are checked when the DAG is parsed, so a typo
         # shows up as an import error instead of a failed run.
         check_params(self._params(), rendered=False)
@@ -118,23 +136,34 @@ class GenerationOperator(BaseOperator):
 
         return I2VHook(i2v_conn_id=self.i2v_conn_id)
 
-    def _schedule(self) -> PollSchedule:
-        from airflow_provider_i2v.schedule import PollSchedule
+    def _settings(self) -> ConnectionSettings:
+        """The connection, resolved and checked before anything is written or sent: a missing
+        connection or a bad extra must not leave an intent behind (a false "may have been paid")."""
+        return self.hook.get_settings()
 
-        return PollSchedule(
-            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive_polling, model=self.model
-        )
+    def _asked(self, settings: ConnectionSettings, digest: str = "", image: str = "") -> Asked:
+        from airflow_provider_i2v.generation.rules import Asked
+
+        return Asked(digest, settings.base_url, self.i2v_conn_id, self.model, image)
+
+    def _revision(self) -> str | None:
+        return None if self.revision in (None, "") else str(self.revision)
+
+    def _acknowledged(self, context: Context) -> bool:
+        """Whether a user acknowledged this task instance's uncertain creates (docs/retries.md)."""
+        from airflow_provider_i2v.generation.record import ACKNOWLEDGE_KEY, read_key
+
+        return read_key(context.get("task_state_store"), ACKNOWLEDGE_KEY) not in (None, False, "")
+
+    def _acknowledgement_used(self, context: Context) -> None:
+        """An acknowledgement covers the creates it was given for, not later ones."""
+        from airflow_provider_i2v.generation.record import ACKNOWLEDGE_KEY, write_with_retries
+
+        write_with_retries(context.get("task_state_store"), ACKNOWLEDGE_KEY, None, paid=None)
 
     def _trigger_kwargs(self) -> dict[str, Any]:
-        """What a trigger needs to poll like this operator: the connection, schedule and deadline."""
-        return {
-            "i2v_conn_id": self.i2v_conn_id,
-            "poll_interval": self.poll_interval,
-            "max_poll_interval": self.max_poll_interval,
-            "adaptive": self.adaptive_polling,
-            "model": self.model,
-            "deadline": self._deadline(),
-        }
+        """What a trigger needs to poll like this operator: the connection, polling and deadline."""
+        return {"i2v_conn_id": self.i2v_conn_id, **self.polling.to_kwargs(), "deadline": self._deadline()}
 
     def _deadline(self) -> float | None:
         """When this try stops waiting: ``generation_timeout`` from now.

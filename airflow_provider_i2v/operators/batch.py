@@ -8,20 +8,18 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from airflow_provider_i2v.batch.ledger import BatchLedger, forget_batch_after_success
 from airflow_provider_i2v.exceptions import I2VBatchFailedError, I2VError, I2VInvalidRequestError
+from airflow_provider_i2v.generation.request import check_params
 from airflow_provider_i2v.links.i2v import I2VBatchManifestLink
 from airflow_provider_i2v.operators.base import GenerationOperator
-from airflow_provider_i2v.operators.params import check_params
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_i2v.batch.items import BatchItem
-    from airflow_provider_i2v.batch.wait import BatchWait
-
-#: XCom key of the list of generation ids (by item index; ``None`` for items without one).
-XCOM_GENERATION_IDS = "generation_ids"
+    from airflow_provider_i2v.generation.outcome import Outcome
+    from airflow_provider_i2v.generation.record import BatchSlots, Entry
+    from airflow_provider_i2v.generation.wait import WaitResult
 
 
 class ImageToVideoBatchOperator(GenerationOperator):
@@ -75,7 +73,6 @@ class ImageToVideoBatchOperator(GenerationOperator):
         self.min_success = min_success
         self.max_inline_items = max_inline_items
         self._check_options()
-        self.on_success_callback = [*self.on_success_callback, forget_batch_after_success]
 
     def _check_options(self) -> None:
         problems = []
@@ -101,57 +98,124 @@ class ImageToVideoBatchOperator(GenerationOperator):
         images = self.images
         return parse_items(list(images) if not isinstance(images, str | list) else images, self._params())
 
-    def _ledger(self, context: Context) -> BatchLedger:
-        return BatchLedger(context, self.log, on_uncertain_create=self.on_uncertain_create)
+    def _slots(self, context: Context, count: int) -> BatchSlots:
+        from airflow_provider_i2v.generation.record import BatchSlots
+
+        return BatchSlots(context.get("task_state_store"), count)
 
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
         from airflow_provider_i2v.batch.items import check_items
-        from airflow_provider_i2v.batch.plan import plan_batch
-        from airflow_provider_i2v.batch.submit import submit_items
+        from airflow_provider_i2v.generation.keys import XCOM_GENERATION_IDS
+        from airflow_provider_i2v.generation.record import Status
+        from airflow_provider_i2v.generation.rules import Asked, Next, record_outcome
+        from airflow_provider_i2v.generation.submit import Slotted, plan, submit
 
         check_params(self._params(), rendered=True)
         items = self._items()
-        ledger = self._ledger(context)
-        entries = ledger.load(len(items))
-        self.hook.get_settings()  # resolved once, here; the event loops below reuse it
-        plan = plan_batch(self.hook, items, entries, policy=self.on_uncertain_create, log=self.log)
-        self.log.info("Batch of %d items: %s", len(items), plan.describe())
-        to_submit = [items[i] for i in plan.submit]
-        notes: dict[int, dict[str, Any]] = {}
-        refused = check_items(to_submit, self.log)  # every item, before the first create
+        settings = self._settings()  # resolved and checked before any intent is written
+        slots = self._slots(context, len(items))
+        revision, check_url = self._revision(), self.check_image_url
+        valid, refused = check_items(items, revision=revision, check_url=check_url)  # before the first create
         if refused and self.on_invalid == "fail":
             listed = "; ".join(exc.message for _, exc in refused[:20])
             raise I2VInvalidRequestError(
                 f"{len(refused)} of {len(items)} items are invalid; nothing was sent: {listed}"
             )
-        for item, exc in refused:
-            notes[item.index] = {"status": "invalid", "error": {"code": None, "message": exc.message}}
-        skipped = {item.index for item, _ in refused}
-        valid = [item for item in to_submit if item.index not in skipped]
-        submitted = asyncio.run(
-            submit_items(self.hook, ledger, valid, max_in_flight=self.max_in_flight, log=self.log)
+        slotted = [
+            Slotted(
+                item.index,
+                item.where,
+                slots.slot(item.index),
+                Asked(
+                    valid[item.index].digest,
+                    settings.base_url,
+                    self.i2v_conn_id,
+                    valid[item.index].model,
+                    valid[item.index].image,
+                ),
+                lambda item=item: item.prepare(None, revision=revision, check_url=check_url),  # type: ignore[misc]
+            )
+            for item in items
+            if item.index in valid
+        ]
+        acknowledged = self._acknowledged(context)
+        policy = self.on_uncertain_create
+        decisions = asyncio.run(
+            plan(self.hook, slotted, policy=policy, acknowledged=acknowledged, log=self.log)
         )
-        for index, result in submitted.items():
-            if result.generation_id is None:
-                error = result.error
-                notes[index] = {
-                    "status": "uncertain" if result.uncertain else "not_submitted",
-                    "error": {"code": error.code, "message": error.message} if error else None,
-                }
-        ledger.write_notes(notes)
-        ids = [ledger.entry(i).generation_id for i in range(len(items))]
+        by_next = {n: [s for s in slotted if decisions[s.index].next is n] for n in Next}
+        self.log.info(
+            "Batch of %d items: %d delivered or completed earlier (reused), %d still rendering "
+            "(reconnected), %d to submit, %d invalid",
+            len(items),
+            len(by_next[Next.REUSE]),
+            len(by_next[Next.RECONNECT]),
+            len(by_next[Next.SUBMIT]),
+            len(refused),
+        )
+        for s in by_next[Next.REUSE]:  # completed but not recorded yet: recorded now, before the wait
+            outcome = decisions[s.index].outcome
+            if outcome is not None and slots.entry(s.index).status is not Status.COMPLETED:
+                record_outcome(s.slot, outcome)
+        created = asyncio.run(
+            submit(
+                self.hook,
+                by_next[Next.SUBMIT],
+                policy=policy,
+                max_in_flight=self.max_in_flight,
+                backoff=(settings.backoff_initial, settings.backoff_max),
+                log=self.log,
+            )
+        )
+        if acknowledged and by_next[Next.SUBMIT]:
+            self._acknowledgement_used(context)
+        self._record_unsent(slots, refused, created)
+        ids = [slots.entry(i).generation_id for i in range(len(items))]
         context["ti"].xcom_push(key=XCOM_GENERATION_IDS, value=ids)
-        live = [gid for index, gid in enumerate(ids) if gid and index not in notes]
-        self.log.info("Batch: %d generations to wait for (%d items without one)", len(live), len(notes))
-        return self._wait(context, live)
+        stopped = next(
+            (c.error for c in created.values() if c.error is not None and _stops_all(c.error)), None
+        )
+        if stopped is not None:
+            raise stopped
+        live = [s.index for s in by_next[Next.RECONNECT]] + [i for i, c in created.items() if c.generation_id]
+        live_ids = [str(slots.entry(i).generation_id) for i in sorted(live)]
+        self.log.info(
+            "Batch: %d generations to wait for (%d items without one)",
+            len(live_ids),
+            len(items) - len(live_ids) - len(by_next[Next.REUSE]),
+        )
+        return self._wait(context, live_ids)
+
+    def _record_unsent(
+        self,
+        slots: BatchSlots,
+        refused: list[tuple[BatchItem, I2VInvalidRequestError]],
+        created: dict[int, Any],
+    ) -> None:
+        """Record why items have no generation this try (the manifest is built from the records)."""
+        from dataclasses import replace
+
+        from airflow_provider_i2v.generation.record import Status
+        from airflow_provider_i2v.generation.results import error_payload
+
+        entries: dict[int, Entry] = {}
+        for item, exc in refused:
+            invalid = {"code": None, "message": exc.message}
+            entries[item.index] = replace(slots.entry(item.index), status=Status.INVALID, error=invalid)
+        for index, result in created.items():
+            if result.generation_id is None:
+                error = None if result.error is None else error_payload(result.error)
+                status = Status.UNCERTAIN if result.uncertain else Status.NOT_SUBMITTED
+                entries[index] = replace(slots.entry(index), status=status, error=error)
+        slots.write_many(entries, paid=None)
 
     def _wait(self, context: Context, generation_ids: list[str]) -> Any:
-        from airflow_provider_i2v.batch.wait import BatchWait, wait_for_all
+        from airflow_provider_i2v.generation.wait import WaitResult, poll_until_terminal
 
         if not generation_ids:
-            return self._finish(context, BatchWait())
+            return self._finish(context, WaitResult())
         if self.deferrable:
             from airflow_provider_i2v.triggers.batch import I2VBatchTrigger
 
@@ -161,33 +225,70 @@ class ImageToVideoBatchOperator(GenerationOperator):
                 ),
                 method_name="execute_complete",
             )
-        wait = wait_for_all(
+        waited = poll_until_terminal(
             self.hook,
             generation_ids,
-            new_schedule=self._schedule,
+            self.polling,
             started_at=time.time(),
             deadline=self._deadline(),
             log=self.log,
         )
-        return self._finish(context, asyncio.run(wait))
+        return self._finish(context, asyncio.run(waited))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        from airflow_provider_i2v.batch.wait import BatchWait
-        from airflow_provider_i2v.events import EventStatus, error_from_event
+        from airflow_provider_i2v.generation.events import wait_result_from_event
 
-        if event.get("status") == EventStatus.ERROR:
-            raise error_from_event(event)
-        return self._finish(
-            context, BatchWait(dict(event.get("outcomes") or {}), list(event.get("pending") or []))
-        )
+        return self._finish(context, wait_result_from_event(event))
 
-    def _finish(self, context: Context, wait: BatchWait) -> dict[str, Any]:
+    def _finish(self, context: Context, waited: WaitResult) -> dict[str, Any]:
+        from airflow_provider_i2v.assets import emit_batch_asset_events
         from airflow_provider_i2v.batch.finish import finish_batch
+        from airflow_provider_i2v.generation.keys import XCOM_MANIFEST_URI
 
-        result, verdict = finish_batch(self, context, self._items(), self._ledger(context), wait)
-        if verdict is not None:
-            raise I2VBatchFailedError(verdict)
-        return result
+        items = self._items()
+        slots = self._slots(context, len(items))
+        finished = finish_batch(
+            items,
+            slots,
+            waited,
+            keep=self._keeper(slots) if self.output_dir else None,
+            output_dir=self.output_dir,
+            max_inline_items=self.max_inline_items,
+            accepts=self.accepts,
+            log=self.log,
+        )
+        if finished.manifest_uri is not None:
+            context["ti"].xcom_push(key=XCOM_MANIFEST_URI, value=finished.manifest_uri)
+        emit_batch_asset_events(list(self.outlets), context, finished.manifest, finished.value)
+        if finished.verdict is not None:
+            raise I2VBatchFailedError(finished.verdict)
+        return finished.value
+
+    def _keeper(self, slots: BatchSlots) -> Any:
+        """Copies one completed item's outputs, remembering each copied file in its record."""
+        from dataclasses import replace
+
+        from airflow_provider_i2v.outputs import keep
+
+        settings = self.hook.get_settings()
+
+        def keep_item(index: int, outcome: Outcome, entry: Entry) -> list[dict[str, Any]]:
+            def remember(records: list[dict[str, Any]]) -> None:
+                try:
+                    slots.write(index, replace(slots.entry(index), files=tuple(records)), paid=None)
+                except I2VError as exc:
+                    self.log.warning("images[%d]: could not record the copied outputs (%s)", index, exc)
+
+            return keep(
+                list(outcome.output_urls),
+                self.output_dir,
+                outcome.generation_id,
+                settings,
+                known=entry.files,
+                remember=remember,
+            )
+
+        return keep_item
 
     def accepts(self, succeeded: int, counted: int) -> bool:
         """Whether ``succeeded`` of ``counted`` items (invalid skipped items not counted) is enough."""
@@ -198,6 +299,13 @@ class ImageToVideoBatchOperator(GenerationOperator):
         if isinstance(self.min_success, float):
             return counted == 0 or succeeded / counted >= self.min_success
         return succeeded >= self.min_success
+
+
+def _stops_all(error: I2VError) -> bool:
+    """A refusal that concerns the account or the connection, not one item."""
+    from airflow_provider_i2v.generation.submit import STOPS_ALL
+
+    return isinstance(error, STOPS_ALL)
 
 
 __all__ = ["I2VError", "ImageToVideoBatchOperator"]

@@ -6,27 +6,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import I2VError, I2VTimeoutError
+from airflow_provider_i2v.generation.request import RenderedImage, check_params, unwrap_image
+from airflow_provider_i2v.generation.results import errors_published
 from airflow_provider_i2v.links.i2v import I2VVideoLink
 from airflow_provider_i2v.operators.base import GenerationOperator
-from airflow_provider_i2v.operators.params import (
-    RenderedImage,
-    check_params,
-    validated_request,
-)
-from airflow_provider_i2v.protocol import (
-    GenerationState,
-    GenerationStatus,
-)
-from airflow_provider_i2v.results import errors_published
-from airflow_provider_i2v.resume import (
-    Action,
-    GenerationLedger,
-    forget_after_success,
-)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_i2v.generation.outcome import Outcome
+    from airflow_provider_i2v.generation.record import Slot
     from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
 
 
@@ -40,10 +29,11 @@ class ImageToVideoOperator(GenerationOperator):
     Returns ``{"generation_id", "model", "status", "video_urls", "usage", "metadata",
     "uncertain_creates"}`` (plus ``"video_files"`` with ``output_dir``).
 
-    Retries never pay twice: the generation id is kept in the task instance's
-    ``task_state_store`` from the moment it is accepted; a later try reconnects to a
-    running generation, reuses a completed one, and submits anew only after a failure
-    (see :mod:`airflow_provider_i2v.resume` and docs/retries.md).
+    Retries and clears never pay twice for the same request: the generation id is kept in
+    the task instance's ``task_state_store`` from the moment it is accepted, with a digest of
+    the request; a later try (or a clear of the run) reconnects to a running generation,
+    reuses a completed one, and submits anew only after a failure, or when the request (or
+    ``revision``) changed (see :mod:`airflow_provider_i2v.generation.rules` and docs/retries.md).
 
     :param first_frame_image: the first frame: an ``http(s)`` URL (passed through), a
         ``data:image/...;base64,`` URL, a local file path, an object-storage URI or an
@@ -61,8 +51,6 @@ class ImageToVideoOperator(GenerationOperator):
     def __init__(self, *, first_frame_image: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.first_frame_image = first_frame_image
-        # Last: the stored id is forgotten only once Airflow has recorded the success.
-        self.on_success_callback = [*self.on_success_callback, forget_after_success]
         #: The generation this try is waiting for (for on_kill's log line).
         self._generation_id: str | None = None
         #: This try's result, for lineage.
@@ -78,30 +66,72 @@ class ImageToVideoOperator(GenerationOperator):
         if parent is self and isinstance(image, str) and image.startswith("data:"):
             self.first_frame_image = RenderedImage(image)
 
-    def _ledger(self, context: Context) -> GenerationLedger:
-        return GenerationLedger(context, self.log, on_uncertain_create=self.on_uncertain_create)
-
     # -- execution -------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
-        with errors_published(context):
+        with errors_published(context["ti"]):
             return self._execute(context)
 
     def _execute(self, context: Context) -> Any:
-        check_params(self._params(), rendered=True)  # nothing is sent before this holds
-        ledger = self._ledger(context)
-        recalled = ledger.recall(self.hook)
-        if recalled.action is Action.REUSE and recalled.state is not None:
-            return self._finish(context, ledger, recalled.state)
-        if recalled.action is Action.SUBMIT:
-            request = validated_request(self._params(), self.first_frame_image, self.log)
-            what = f"model {request.model}, {request.resolution}, {request.duration}s"
-            with ledger.submitting(what) as submission:
-                submission.accepted(self.hook.create_generation(request))
-        return self._wait(context, ledger)
+        import asyncio
 
-    def _wait(self, context: Context, ledger: GenerationLedger) -> Any:
-        entry = ledger.entry
+        from airflow_provider_i2v.generation.record import KeySlot
+        from airflow_provider_i2v.generation.request import prepare
+        from airflow_provider_i2v.generation.rules import Next
+        from airflow_provider_i2v.generation.submit import Slotted, plan, submit
+
+        check_params(self._params(), rendered=True)  # nothing is written or sent before this holds
+        settings = self._settings()
+        prepared = prepare(
+            self._params(),
+            self.first_frame_image,
+            self.log,
+            revision=self._revision(),
+            check_url=self.check_image_url,
+        )
+        slot = KeySlot(context.get("task_state_store"))
+        slotted = Slotted(
+            0, "", slot, self._asked(settings, prepared.digest, prepared.image), lambda: prepared
+        )
+        acknowledged = self._acknowledged(context)
+        policy = self.on_uncertain_create
+        decision = asyncio.run(
+            plan(self.hook, [slotted], policy=policy, acknowledged=acknowledged, log=self.log)
+        )[0]
+        if decision.next is Next.SUBMIT:
+            created = asyncio.run(
+                submit(
+                    self.hook,
+                    [slotted],
+                    policy=policy,
+                    max_in_flight=1,
+                    backoff=(settings.backoff_initial, settings.backoff_max),
+                    log=self.log,
+                    announce=lambda _, entry: self._push_id(context, str(entry.generation_id)),
+                )
+            )[0]
+            if acknowledged:
+                self._acknowledgement_used(context)
+            if created.error is not None:
+                raise created.error
+        else:
+            self._push_id(context, str(slot.read().generation_id))
+        if decision.next is Next.REUSE and decision.outcome is not None:
+            return self._finish(context, slot, decision.outcome)
+        return self._wait(context, slot)
+
+    def _push_id(self, context: Context, generation_id: str) -> None:
+        from airflow_provider_i2v.generation.keys import XCOM_GENERATION_ID
+
+        context["ti"].xcom_push(key=XCOM_GENERATION_ID, value=generation_id)
+
+    def _wait(self, context: Context, slot: Slot) -> Any:
+        import asyncio
+
+        from airflow_provider_i2v.generation.events import outcome_from_event, single_event
+        from airflow_provider_i2v.generation.wait import poll_until_terminal
+
+        entry = slot.read()
         generation_id = str(entry.generation_id)
         self._generation_id = generation_id
         if self.deferrable:
@@ -113,26 +143,21 @@ class ImageToVideoOperator(GenerationOperator):
                 ),
                 method_name="execute_complete",
             )
-        from airflow_provider_i2v.progress import ProgressReporter
-        from airflow_provider_i2v.waiting import wait_in_worker
-
-        state = wait_in_worker(
+        waited = poll_until_terminal(
             self.hook,
-            generation_id,
-            schedule=self._schedule(),
-            reporter=ProgressReporter(generation_id, self.log, entry.submitted_at),
-            submitted_at=entry.submitted_at,
+            [generation_id],
+            self.polling,
+            started_at=entry.submitted_at,
             deadline=self._deadline(),
             log=self.log,
         )
-        if state is None:
-            raise self._timeout_error(generation_id)
-        return self._conclude(context, ledger, state)
+        outcome = outcome_from_event(single_event(generation_id, asyncio.run(waited)), self._timeout_error)
+        return self._conclude(context, slot, outcome)
 
     def _timeout_error(self, generation_id: str) -> I2VTimeoutError:
         return I2VTimeoutError(
             f"still running after generation_timeout={self.generation_timeout:.0f}s; the id stays stored, "
-            "so a retry reconnects to it instead of paying again",
+            "so a retry (or a clear) reconnects to it instead of paying again",
             generation_id=generation_id,
         )
 
@@ -148,51 +173,77 @@ class ImageToVideoOperator(GenerationOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger fired: turn its event into the result or a typed error."""
-        from airflow_provider_i2v.events import state_from_event
+        from airflow_provider_i2v.generation.events import outcome_from_event
+        from airflow_provider_i2v.generation.record import KeySlot
 
-        with errors_published(context):
-            state = state_from_event(event, self._timeout_error)
-            return self._conclude(context, self._ledger(context), state)
+        with errors_published(context["ti"]):
+            slot = KeySlot(context.get("task_state_store"))
+            return self._conclude(context, slot, outcome_from_event(event, self._timeout_error))
 
-    def _conclude(self, context: Context, ledger: GenerationLedger, state: GenerationState) -> Any:
-        if state.status is GenerationStatus.COMPLETED:
-            return self._finish(context, ledger, state)
-        from airflow_provider_i2v.results import failure_error
+    def _conclude(self, context: Context, slot: Slot, outcome: Outcome) -> Any:
+        from airflow_provider_i2v.generation.results import failure_error
+        from airflow_provider_i2v.generation.rules import record_outcome
 
-        error = failure_error(state)
+        if outcome.completed:
+            return self._finish(context, slot, outcome)
+        error = failure_error(outcome)
+        _best_effort(lambda: record_outcome(slot, outcome), self.log)
         self.log.error("%s", error)
         raise error
 
-    def _finish(self, context: Context, ledger: GenerationLedger, state: GenerationState) -> dict[str, Any]:
-        """Keep the outputs, then publish; the stored id stays until the success is recorded."""
-        from airflow_provider_i2v.results import complete
+    def _finish(self, context: Context, slot: Slot, outcome: Outcome) -> dict[str, Any]:
+        """Keep the outputs, record the delivery, then publish the result."""
+        import time
+        from dataclasses import replace
 
+        from airflow_provider_i2v.assets import emit_asset_events
+        from airflow_provider_i2v.generation.results import build_result, publish
+        from airflow_provider_i2v.generation.rules import record_outcome
+
+        entry = slot.read()
         files = None
         if self.output_dir:
             from airflow_provider_i2v.outputs import keep
 
             files = keep(
-                state.output_urls,
+                list(outcome.output_urls),
                 self.output_dir,
-                state.generation_id,
+                outcome.generation_id,
                 self.hook.get_settings(),
-                known=ledger.entry.files,
-                remember=ledger.record_files,
+                known=entry.files,
+                remember=lambda records: _best_effort(
+                    lambda: slot.write(replace(slot.read(), files=tuple(records)), paid=None), self.log
+                ),
             )
-        self._result = complete(self, context, state, ledger.entry, files)
-        return self._result
+        _best_effort(lambda: record_outcome(slot, outcome, files=files), self.log)
+        if not outcome.video_urls:
+            self.log.warning("Generation %s completed without any video URL", outcome.generation_id)
+        result = build_result(
+            outcome, model=self.model, files=files, uncertain_creates=entry.uncertain_creates
+        )
+        publish(context["ti"], result)
+        emit_asset_events(list(self.outlets), context, result)
+        elapsed = f" in {time.time() - entry.submitted_at:.0f} s" if entry.submitted_at else ""
+        self.log.info(
+            "Generation %s completed%s: %s; cost %s USD",
+            outcome.generation_id,
+            elapsed,
+            ", ".join(result["video_urls"]) or "no video URL",
+            outcome.usage.get("cost", "unknown"),
+        )
+        self._result = result
+        return result
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: the first frame as input, the stored videos as outputs, a run facet
         with the generation id, model and cost (called by the OpenLineage provider)."""
         from airflow_provider_i2v.lineage import operator_lineage
-        from airflow_provider_i2v.operators.params import unwrap_image
 
         return operator_lineage(unwrap_image(self.first_frame_image), self._result)
 
 
 def __getattr__(name: str) -> Any:
-    # The batch operator's public name is airflow_provider_i2v.operators.i2v (SPEC.md); it
+    # The batch operator is public as airflow_provider_i2v.operators.i2v.ImageToVideoBatchOperator; it
     # lives in its own module and is imported only by DAGs that use it.
     if name == "ImageToVideoBatchOperator":
         from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
@@ -202,3 +253,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = ["I2VError", "ImageToVideoBatchOperator", "ImageToVideoOperator"]
+
+
+def _best_effort(write: Any, log: Any) -> None:
+    """A record write the result does not depend on: a failure is said, not raised."""
+    from airflow_provider_i2v.exceptions import I2VStateStoreError
+
+    try:
+        write()
+    except I2VStateStoreError as exc:
+        log.warning("Could not record the generation's outcome in task_state_store (%s)", exc)

@@ -8,7 +8,7 @@ import time
 
 from airflow_provider_i2v.batch.wait import wait_for_all
 from airflow_provider_i2v.protocol import GenerationState, GenerationStatus
-from airflow_provider_i2v.schedule import PollSchedule, RenderTimes
+from airflow_provider_i2v.generation.schedule import PollSchedule, RenderTimes
 
 
 class ScriptedGateway:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from airflow_provider_i2v.batch import ledger as batch_ledger
+from airflow_provider_i2v.generation import record as batch_ledger
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
     I2VBatchFailedError,
@@ -134,8 +134,11 @@ def test_a_retry_reuses_completed_items_and_resubmits_only_failed_ones(simulator
     result = run(op, retry)
     assert result["succeeded"] == 8
     assert creations(simulator) == first + failed_items  # completed ones reused, not paid again
-    record_success(op, retry)
-    assert store.rows == {}  # forgotten once the success is recorded
+    record_success(op, retry)  # no callback of the provider's forgets what was paid for
+    cleared = run(batch(urls(8)), make_context(store))  # a clear of the succeeded run
+    assert cleared["succeeded"] == 8
+    assert creations(simulator) == first + failed_items  # delivered items are reused, not paid again
+    assert [r["generation_id"] for r in cleared["results"]] == [r["generation_id"] for r in result["results"]]
 
 
 def test_a_retry_reconnects_to_rendering_items(simulator: Any, i2v_conn: str) -> None:
@@ -165,7 +168,7 @@ def test_an_interruption_mid_submission_pays_again_only_for_creates_on_the_wire(
     assert result["succeeded"] == 6
     assert creations(simulator) == 2 + 6  # the two held creates' outcomes were unknown
     assert result["uncertain_creates"] == 2
-    assert "have an unknown outcome" in "".join(capfd.readouterr())
+    assert "has an unknown outcome: a generation may exist" in "".join(capfd.readouterr())
 
 
 def test_with_on_uncertain_create_fail_nothing_is_paid_again(simulator: Any, i2v_conn: str) -> None:

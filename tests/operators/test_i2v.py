@@ -21,7 +21,7 @@ from airflow_provider_i2v.exceptions import (
     I2VTimeoutError,
 )
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
-from airflow_provider_i2v.state import STATE_KEY
+from airflow_provider_i2v.generation.record import STATE_KEY
 from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 from tests.conftest import API_KEY, DictStateStore, make_context
 from tests.sim_helpers import creations, record_success, requests_received, run_trigger
@@ -67,9 +67,12 @@ def test_deferrable_happy_path(simulator: Any, i2v_conn: str) -> None:
     result = run_deferrable(op, context)
     assert_result_shape(result, context)
     assert creations(simulator) == 1
-    assert STATE_KEY in context["task_state_store"].rows  # kept until Airflow records the success
-    record_success(op, context)
-    assert STATE_KEY not in context["task_state_store"].rows
+    record_success(op, context)  # no callback of the provider's deletes anything
+    record = context["task_state_store"].get(STATE_KEY)
+    assert record["generation_id"] == result["generation_id"]
+    assert record["status"] == "completed"
+    assert record["cost"] == "0.2800"
+    assert record["video_urls"] == result["video_urls"]
 
 
 def test_generation_id_pushed_and_stored_before_deferring(simulator: Any, i2v_conn: str) -> None:
@@ -86,7 +89,7 @@ def test_generation_id_pushed_and_stored_before_deferring(simulator: Any, i2v_co
         "i2v_conn_id",
         "poll_interval",
         "max_poll_interval",
-        "adaptive",
+        "adaptive_polling",
         "model",
         "deadline",
         "started_at",
@@ -178,8 +181,6 @@ def test_retry_reuses_completed_generation(simulator: Any, i2v_conn: str) -> Non
     result = op.execute(retry)  # no deferral: the result is already there
     assert result["generation_id"] == first_id
     assert creations(simulator) == 1
-    record_success(op, retry)
-    assert STATE_KEY not in store.rows
 
 
 def test_retry_after_failure_submits_anew(simulator: Any, i2v_conn: str) -> None:
@@ -193,13 +194,59 @@ def test_retry_after_failure_submits_anew(simulator: Any, i2v_conn: str) -> None
     assert result["generation_id"] != failed.value.generation_id
 
 
-def test_manual_clear_after_success_generates_anew(simulator: Any, i2v_conn: str) -> None:
+def test_a_clear_after_success_reuses_the_paid_result_of_an_unchanged_request(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     store = DictStateStore()
     op, context = operator(deferrable=False), make_context(store)
     first = op.execute(context)
-    record_success(op, context)  # Airflow recorded the success; then a user clears the task
+    record_success(op, context)  # Airflow recorded the success; then a user clears the run
+    polls = simulator.stats()["polls"]
     second = operator(deferrable=False).execute(make_context(store))
-    assert first["generation_id"] != second["generation_id"]
+    assert second["generation_id"] == first["generation_id"]
+    assert second["video_urls"] == first["video_urls"]
+    assert creations(simulator) == 1
+    assert simulator.stats()["polls"] == polls  # delivered: the record answers, nobody is asked
+    assert "was delivered earlier; reusing its recorded result" in "".join(capfd.readouterr())
+
+
+def test_a_clear_after_a_rejected_success_report_pays_nothing(simulator: Any, i2v_conn: str) -> None:
+    """The Task SDK runs success callbacks even when the server refused the success (a 409);
+    nothing the provider installs may forget the paid generation then."""
+    store = DictStateStore()
+    op, context = operator(deferrable=False), make_context(store)
+    first = op.execute(context)
+    assert not [cb for cb in op.on_success_callback or [] if "i2v" in getattr(cb, "__module__", "")]
+    record_success(op, context)  # runs even though the server rejected the success
+    second = operator(deferrable=False).execute(make_context(store))  # the next try
+    assert second["generation_id"] == first["generation_id"]
+    assert creations(simulator) == 1
+
+
+def test_a_changed_request_is_not_reused_and_the_log_says_why(
+    simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    store = DictStateStore()
+    first = operator(deferrable=False).execute(make_context(store))
+    other = operator(deferrable=False, first_frame_image="https://images.example.com/dog.jpg")
+    second = other.execute(make_context(store))  # a mapped index shifted, or the image changed
+    assert second["generation_id"] != first["generation_id"]
+    assert creations(simulator) == 2
+    assert "was made for another request" in "".join(capfd.readouterr())
+    third = operator(deferrable=False, prompt="new words").execute(make_context(store))
+    assert third["generation_id"] not in (first["generation_id"], second["generation_id"])
+    assert creations(simulator) == 3
+
+
+def test_a_new_revision_pays_for_a_new_video_on_purpose(simulator: Any, i2v_conn: str) -> None:
+    store = DictStateStore()
+    first = operator(deferrable=False, revision="").execute(make_context(store))
+    same = operator(deferrable=False, revision=None).execute(make_context(store))
+    assert same["generation_id"] == first["generation_id"]
+    second = operator(deferrable=False, revision="2").execute(make_context(store))
+    assert second["generation_id"] != first["generation_id"]
+    again = operator(deferrable=False, revision="2").execute(make_context(store))
+    assert again["generation_id"] == second["generation_id"]
     assert creations(simulator) == 2
 
 

@@ -17,7 +17,7 @@ from airflow_provider_i2v.exceptions import (
 )
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.simulator import Fault
-from airflow_provider_i2v.state import STATE_KEY
+from airflow_provider_i2v.generation.record import STATE_KEY
 from tests.conftest import DictStateStore, RecordingTI, make_context
 from tests.sim_helpers import creations
 
@@ -27,21 +27,27 @@ def operator(**kwargs: Any) -> ImageToVideoOperator:
     return ImageToVideoOperator(task_id="generate", poll_interval=0.05, deferrable=False, **kwargs)
 
 
-def test_lost_create_answer_is_said_plainly_on_the_next_try(
+def test_lost_create_answer_is_resubmitted_within_the_try_and_said_plainly(
     simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     simulator.configure(faults=[Fault("lost_create_answer", first_n=1, scope="create")])
     store = DictStateStore()
-    with pytest.raises(I2VCreationUncertainError):
-        operator().execute(make_context(store))
-    assert "pending_since" in store.get(STATE_KEY)  # the unknown outcome is remembered
-    result = operator().execute(make_context(store))  # Airflow's retry
+    result = operator().execute(make_context(store))  # one try: no Airflow retry is burnt
     assert result["status"] == "completed"
     out = "".join(capfd.readouterr())
-    assert "An earlier try of this task sent a create at" in out
-    assert "may have been paid for" in out
+    assert "a generation may have been paid for twice; counted in uncertain_creates" in out
     assert result["uncertain_creates"] == 1
     assert creations(simulator) == 2  # the gateway cannot look the first one up: said, not hidden
+
+
+def test_a_storm_of_503_on_create_does_not_fail_a_task_with_retries_left(simulator: Any, i2v_conn: str) -> None:
+    """30 % of creates answered 503: each unknown outcome is resubmitted within the try."""
+    simulator.configure(faults=[Fault("http_503", rate=0.3, scope="create")])
+    results = [operator(prompt=f"take {i}").execute(make_context(DictStateStore())) for i in range(12)]
+    assert all(r["status"] == "completed" for r in results)
+    answered_503 = sum(1 for r in simulator.requests if r.status == 503)
+    assert answered_503 > 0  # the storm happened
+    assert sum(r["uncertain_creates"] for r in results) == answered_503  # each one counted
 
 
 def test_a_known_create_failure_leaves_no_pending_marker(simulator: Any, i2v_conn: str) -> None:
@@ -83,8 +89,9 @@ def test_paid_id_that_cannot_be_stored_fails_without_retry_and_is_logged(
     assert isinstance(error.value, AirflowFailException)  # a retry would pay again
     generation_id = error.value.generation_id
     assert generation_id == simulator.generation_ids[0]
-    assert f"Submitted generation {generation_id}" in "".join(capfd.readouterr())
-    assert context["ti"].xcom["generation_id"] == generation_id
+    assert f"Submitted generation {generation_id}" in "".join(capfd.readouterr())  # logged first
+    assert "generation_id" not in context["ti"].xcom  # announced only once stored
+    assert context["ti"].xcom["error"]["generation_id"] == generation_id
 
 
 def test_templated_fields_may_be_xcom_args_at_parse_time() -> None:
@@ -153,7 +160,7 @@ def test_an_interruption_while_the_create_is_on_the_wire_is_never_paid_again_in_
     assert "a generation MAY have been created and paid for" in first
     result = operator().execute(make_context(store))  # Airflow's next try
     out = "".join(capfd.readouterr())
-    assert "whose outcome is unknown: a generation may exist and may have been paid for" in out
+    assert "has an unknown outcome: a generation may exist and may have been paid for" in out
     assert result["uncertain_creates"] == 1
     assert creations(simulator) == 2
 
@@ -177,24 +184,29 @@ def test_the_id_is_stored_before_the_xcom_push_so_a_failed_push_loses_nothing(
 
 
 @pytest.mark.parametrize("policy", ["resubmit", "fail"])
-def test_on_uncertain_create_decides_what_the_next_try_does(
+def test_on_uncertain_create_decides_what_happens_next(
     simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str], policy: str
 ) -> None:
     simulator.configure(faults=[Fault("lost_create_answer", first_n=1, scope="create")])
     store = DictStateStore()
-    first_error = I2VCreationUnresolvedError if policy == "fail" else I2VCreationUncertainError
-    with pytest.raises(first_error) as first:
-        operator(on_uncertain_create=policy).execute(make_context(store))
-    assert isinstance(first.value, AirflowFailException) is (policy == "fail")
-    if policy == "fail":
-        # Even if Airflow runs the task again (a clear), it does not pay until the intent is gone.
-        with pytest.raises(I2VCreationUnresolvedError, match="nothing is submitted"):
-            operator(on_uncertain_create=policy).execute(make_context(store))
-        assert creations(simulator) == 1
+    if policy == "resubmit":
+        result = operator(on_uncertain_create=policy).execute(make_context(store))
+        assert result["uncertain_creates"] == 1
+        assert creations(simulator) == 2
         return
+    with pytest.raises(I2VCreationUnresolvedError) as first:
+        operator(on_uncertain_create=policy).execute(make_context(store))
+    assert isinstance(first.value, AirflowFailException)
+    # Even if Airflow runs the task again (a clear), it does not pay until a user acknowledges.
+    with pytest.raises(I2VCreationUnresolvedError, match="i2v_acknowledge_uncertain"):
+        operator(on_uncertain_create=policy).execute(make_context(store))
+    assert creations(simulator) == 1
+    store.set("i2v_acknowledge_uncertain", True)  # what the documented REST call does
     result = operator(on_uncertain_create=policy).execute(make_context(store))
     assert result["uncertain_creates"] == 1
     assert creations(simulator) == 2
+    assert "A user acknowledged it" in "".join(capfd.readouterr())
+    assert "i2v_acknowledge_uncertain" not in store.rows  # it covered that create, not later ones
 
 
 def test_a_bad_on_uncertain_create_is_refused_at_parse_time() -> None:

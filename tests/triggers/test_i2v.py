@@ -40,7 +40,7 @@ def test_serialize_round_trip_resumes_same_generation_without_submitting(
     [event] = run_trigger(restored)
     assert event["status"] == "completed"
     assert event["generation_id"] == generation_id
-    assert event["response"]["usage"]["cost"] == "0.2800"
+    assert event["outcome"]["usage"]["cost"] == "0.2800"
     assert creations(simulator) == 1
 
 
@@ -48,7 +48,7 @@ def test_failed_generation_event_carries_the_error(simulator: Any, i2v_conn: str
     simulator.configure(fail_code="010006098", error_shape="object_message", error_code_form="int")
     [event] = run_trigger(trigger(submit()))
     assert event["status"] == "failed"
-    assert event["response"]["error"]["code"] == 10006098
+    assert event["outcome"]["error"]["code"] == "010006098"
 
 
 def test_unknown_statuses_are_still_running_and_logged_once(
@@ -192,7 +192,7 @@ def test_a_trigger_picked_up_after_its_deadline_still_polls_once(simulator: Any,
     generation_id = submit()
     [event] = run_trigger(trigger(generation_id, deadline=time.time() - 600))
     assert event["status"] == "completed"
-    assert event["response"]["id"] == generation_id
+    assert event["generation_id"] == generation_id
 
 
 def test_a_late_trigger_whose_generation_still_runs_times_out_after_one_poll(
@@ -259,7 +259,7 @@ def test_a_rotated_key_is_looked_up_again_when_the_gateway_refuses_the_old_one(
 
     async def run() -> list[dict[str, Any]]:
         # This loop's triggers resolved the connection with the old key ...
-        await clients.shared_settings("i2v_default", I2VHook().aget_settings)
+        await clients.shared_settings("i2v_default", I2VHook()._aresolve)
         # ... then the key was rotated: the gateway only takes the new one.
         monkeypatch.setenv("AIRFLOW_CONN_I2V_DEFAULT", new)
         simulator.configure(api_keys=[json.loads(new)["password"]])
@@ -294,22 +294,30 @@ def test_the_first_answer_is_one_log_line(
     assert not any("Polling generation" in line for line in lines)
 
 
-def test_the_heap_is_frozen_only_in_airflows_trigger_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_heap_is_frozen_only_when_the_deployment_opts_in_and_only_in_the_trigger_runner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import gc
 
     from airflow.sdk.execution_time import task_runner
 
     from airflow_provider_i2v.triggers import i2v as trigger_module
 
-    frozen: list[bool] = []
-    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
-    monkeypatch.setitem(trigger_module._heap, "frozen", False)
-    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object(), raising=False)
-    trigger_module.freeze_startup_heap()
-    assert frozen == []  # a worker, `airflow dags test`, a test: left alone
-
     class TriggerCommsDecoder:  # what Airflow's trigger runner talks to its supervisor with
         pass
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggerCommsDecoder(), raising=False)
+    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    trigger_module.freeze_startup_heap()
+    assert frozen == []  # the host process is left alone unless the deployment asks
+
+    monkeypatch.setenv("AIRFLOW__I2V__FREEZE_TRIGGER_HEAP", "True")
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object())
+    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    trigger_module.freeze_startup_heap()
+    assert frozen == []  # a worker, `airflow dags test`, a test: left alone
 
     monkeypatch.setitem(trigger_module._heap, "frozen", False)
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggerCommsDecoder())
@@ -319,7 +327,7 @@ def test_the_heap_is_frozen_only_in_airflows_trigger_runner(monkeypatch: pytest.
 
 
 def test_the_render_time_the_gateway_reports_teaches_the_schedule(simulator: Any, i2v_conn: str) -> None:
-    from airflow_provider_i2v.schedule import RENDER_TIMES
+    from airflow_provider_i2v.generation.schedule import RENDER_TIMES
 
     RENDER_TIMES.clear()
     simulator.configure(generation_seconds=0.3)

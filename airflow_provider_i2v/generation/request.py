@@ -1,15 +1,23 @@
-"""An operator's generation parameters: checked before anything is paid for.
+"""A generation's parameters: checked before anything is paid for, and summed up in a digest.
 
-Shared by :class:`~airflow_provider_i2v.operators.i2v.ImageToVideoOperator` (one set)
-and the batch operator (one set per item, over shared defaults). The limits
-themselves live in :mod:`airflow_provider_i2v.protocol`; this module adds what only an
-operator sees: values that are still templates or XComArgs at parse time, and Python
-types a DAG author can get wrong (``duration="6"``, ``prompt_optimizer=1``).
+Used by both operators (the single one: one set; the batch: one set per item, over shared
+defaults). The limits themselves live in :mod:`airflow_provider_i2v.protocol`; this module
+adds what only a DAG sees: values that are still templates or XComArgs at parse time, and
+Python types a DAG author can get wrong (``duration="6"``, ``prompt_optimizer=1``).
+
+The digest (:func:`digest`) names what was asked: the model, every parameter, the image
+(a data URL carries its bytes; an ``http(s)`` URL is what was asked, as sent) and the
+user's ``revision``. It is stored with every paid generation, so a later try or a clear
+reuses a generation only for the request it was made for.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_i2v.exceptions import I2VInvalidRequestError
@@ -21,15 +29,9 @@ from airflow_provider_i2v.protocol import (
     parameter_problems,
 )
 
-#: Operator parameters that become request fields, besides ``first_frame_image``.
-REQUEST_PARAMS = (
-    "model",
-    "prompt",
-    "duration",
-    "resolution",
-    "prompt_optimizer",
-    "callback_url",
-    "aigc_watermark",
+#: Operator parameters that become request fields besides the image, read off the dataclass.
+REQUEST_PARAMS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(GenerationRequest) if f.name != "first_frame_image"
 )
 #: Parameters that are templated: unknown (a Jinja string or an XComArg) until rendered.
 TEMPLATED_PARAMS = ("prompt", "callback_url")
@@ -67,18 +69,22 @@ def unwrap_image(source: Any) -> Any:
     return source.value if isinstance(source, RenderedImage) else source
 
 
+def describe_source(source: Any) -> str:
+    """A short, loggable description of an image as given (never a data URL's bytes)."""
+    source = unwrap_image(source)
+    text = source if isinstance(source, str) else str(source)
+    return describe_image_reference(text) if text.startswith("data:") else text[:500]
+
+
 def request_for(values: Mapping[str, Any], image: str, *, rendered: bool = True) -> GenerationRequest:
     """The request; before rendering, templated parameters are left out."""
-    return GenerationRequest(
-        first_frame_image=image,
-        model=values["model"],
-        prompt=(values.get("prompt") or None) if rendered else None,
-        duration=values["duration"],
-        resolution=values["resolution"],
-        prompt_optimizer=values["prompt_optimizer"],
-        callback_url=(values.get("callback_url") or None) if rendered else None,
-        aigc_watermark=values["aigc_watermark"],
-    )
+    fields: dict[str, Any] = {}
+    for name in REQUEST_PARAMS:
+        if name not in TEMPLATED_PARAMS:
+            fields[name] = values[name]
+        elif rendered:
+            fields[name] = values.get(name) or None
+    return GenerationRequest(first_frame_image=image, **fields)
 
 
 def param_problems(values: Mapping[str, Any], *, rendered: bool) -> list[str]:
@@ -101,15 +107,43 @@ def check_params(values: Mapping[str, Any], *, rendered: bool, where: str = "") 
         raise I2VInvalidRequestError(where + "; ".join(problems))
 
 
-def validated_request(values: Mapping[str, Any], source: Any, log: Any, where: str = "") -> GenerationRequest:
+@dataclass(frozen=True)
+class Prepared:
+    """A checked request, ready to be sent, and what names it."""
+
+    request: GenerationRequest
+    digest: str
+    #: What the log and the record say of the image (never a data URL's bytes).
+    image: str
+
+
+def digest(request: GenerationRequest, revision: str | None = None) -> str:
+    """The SHA-256 of what was asked: model, parameters, image and ``revision``."""
+    canonical = json.dumps([request.to_body(), revision or ""], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def prepare(
+    values: Mapping[str, Any],
+    source: Any,
+    log: Any,
+    *,
+    where: str = "",
+    revision: str | None = None,
+    check_url: bool = True,
+) -> Prepared:
     """Check everything and read the image (if it must be read); raises before any request.
 
-    ``where`` prefixes every message (a batch names the item: ``"images[3]: "``).
+    ``where`` prefixes every message (a batch names the item: ``"images[3]: "``); ``log``
+    ``None`` says nothing (the batch's check pass over thousands of items).
     """
     from airflow_provider_i2v.images import prepare_first_frame_image
 
     check_params(values, rendered=True, where=where)
     field = f"{where}first_frame_image"
-    image = prepare_first_frame_image(unwrap_image(source), MODELS[values["model"]], field=field)
-    log.info("%sFirst frame: %s", where, image.describe())
-    return request_for(values, image.url)
+    options = {} if check_url else {"check_url": False}
+    image = prepare_first_frame_image(unwrap_image(source), MODELS[values["model"]], field=field, **options)
+    if log is not None:
+        log.info("%sFirst frame: %s", where, image.describe())
+    request = request_for(values, image.url)
+    return Prepared(request, digest(request, revision), describe_source(source))

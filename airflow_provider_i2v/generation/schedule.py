@@ -34,6 +34,7 @@ import math
 import random
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 #: Wake this share of the remaining time before the earliest finish the rate allows.
 _PROGRESS_MARGIN = 0.1
@@ -77,11 +78,6 @@ class RenderTimes:
                 return None
             ordered = sorted(samples)
         return ordered[int(_EARLY_QUANTILE * (len(ordered) - 1))]
-
-    def samples(self, model: str) -> list[float]:
-        """The recent render times of ``model``, oldest first."""
-        with self._lock:
-            return list(self._samples.get(model, ()))
 
     def clear(self) -> None:
         with self._lock:
@@ -235,4 +231,51 @@ class PollSchedule:
         self.render_times.record(self.model, seconds)
 
 
-__all__ = ["RENDER_TIMES", "PollSchedule", "RenderTimes"]
+@dataclass(frozen=True)
+class Polling:
+    """How a wait polls: one value for both operators, the sensor and both triggers.
+
+    ``max_poll_interval`` is never below ``poll_interval`` (it is raised to it), and
+    ``poll_interval`` must be positive: both are checked here, once, when the DAG is parsed.
+    The same four names are the trigger kwargs (:meth:`to_kwargs`).
+    """
+
+    poll_interval: float = 10.0
+    max_poll_interval: float = 60.0
+    adaptive_polling: bool = True
+    model: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        poll_interval: float,
+        max_poll_interval: float | None = None,
+        adaptive_polling: bool = True,
+        model: str | None = None,
+    ) -> Polling:
+        interval = float(poll_interval)
+        if not interval > 0 or math.isinf(interval):
+            raise ValueError(f"poll_interval: must be a finite number of seconds > 0, got {poll_interval!r}")
+        longest = max(float(max_poll_interval or 0.0), interval)
+        if math.isnan(longest) or math.isinf(longest):
+            raise ValueError(
+                f"max_poll_interval: must be a finite number of seconds, got {max_poll_interval!r}"
+            )
+        return cls(interval, longest, bool(adaptive_polling), model)
+
+    def schedule(self) -> PollSchedule:
+        """A new schedule (one per generation: a schedule remembers its generation's progress)."""
+        return PollSchedule(
+            self.poll_interval, self.max_poll_interval, adaptive=self.adaptive_polling, model=self.model
+        )
+
+    def to_kwargs(self) -> dict[str, Any]:
+        return {
+            "poll_interval": self.poll_interval,
+            "max_poll_interval": self.max_poll_interval,
+            "adaptive_polling": self.adaptive_polling,
+            "model": self.model,
+        }
+
+
+__all__ = ["RENDER_TIMES", "PollSchedule", "Polling", "RenderTimes"]
