@@ -268,3 +268,15 @@ def _jsonable(value: Any) -> Any:
 
 
 SETTINGS: tuple[settings.Declared, ...] = settings.declared(SimConfig)
+
+#: The sections of ``i2v-simulator --help``: each starts at the named field and runs to the
+#: next section's (fields in declaration order, as grouped above).
+HELP_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("api_keys", "auth"),
+    ("generation_seconds", "timing and progress"),
+    ("running_status", "answers (spellings, usage, output)"),
+    ("fail_code", "failed generations"),
+    ("faults", "faults (HTTP errors, resets, slow and broken answers)"),
+    ("public_url", "output files"),
+    ("seed", "the simulator itself"),
+)
