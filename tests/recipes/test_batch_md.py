@@ -1,0 +1,73 @@
+"""docs/batch.md's example DAG, run with ``dag.test()`` against the simulator, from the wheel.
+
+Which block: the one marked ``<!-- recipe: batch/dag -->``; without a marker, the first
+``python`` block that both defines a DAG (``@dag`` or ``DAG(``) and calls
+``ImageToVideoBatchOperator(``. Its images must be reachable offline (``http(s)`` URLs are
+passed to the gateway, so the simulator takes any); it runs with its params' defaults but
+an ``output_dir`` param, which points into the test's temporary directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import DOCS, Installed, explain, run_bash
+from .markdown import Block, blocks
+
+pytestmark = [pytest.mark.recipes, pytest.mark.e2e]
+
+PAGE = DOCS / "batch.md"
+MARKER = "batch/dag"
+
+#: The test the user's project would have: the DAG file as the dag-processor reads it, run once.
+RUN_IT = """
+from airflow.dag_processing.dagbag import DagBag
+
+
+def test_the_batch_example_succeeds(i2v_simulator, i2v_default_connection, capfd, tmp_path):
+    bag = DagBag(dag_folder="dags")
+    assert not bag.import_errors, bag.import_errors
+    [dag] = [d for d in bag.dags.values() if any(t.task_type == "ImageToVideoBatchOperator" for t in d.tasks)]
+    run = dag.test(run_conf={"output_dir": tmp_path.as_uri()} if "output_dir" in dag.params else None)
+    logged = capfd.readouterr()
+    assert run.state == "success"
+    assert i2v_simulator.simulator.creations >= 1
+    assert [line for line in (logged.out + logged.err).splitlines() if "XCom not found" in line] == []
+"""
+
+
+def batch_example() -> Block:
+    """The page's example DAG by the rule in this module's docstring."""
+    found = blocks(PAGE)
+    marked = [block for block in found if block.name == MARKER]
+    if marked:
+        return marked[0]
+    for block in found:
+        defines_dag = re.search(r"^@dag\b|\bDAG\(", block.text, re.MULTILINE)
+        if block.lang == "python" and defines_dag and "ImageToVideoBatchOperator(" in block.text:
+            return block
+    pytest.fail(
+        f"{PAGE.name} has no example DAG: mark one with '<!-- recipe: {MARKER} -->', or give it a "
+        "python block that defines a DAG with ImageToVideoBatchOperator (see this test's docstring)"
+    )
+
+
+def test_the_batch_example_runs_as_written(installed: Installed, tmp_path: Path) -> None:
+    example = batch_example()
+    project = tmp_path / "my-dags"
+    (project / "dags").mkdir(parents=True)
+    (project / "tests").mkdir()
+    (project / "dags" / "batch_example.py").write_text(example.text)
+    (project / "tests" / "test_batch_example.py").write_text(RUN_IT)
+    script = (
+        "export AIRFLOW_HOME=$PWD/.airflow-test-home AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
+        "AIRFLOW__CORE__LOAD_EXAMPLES=False\n"
+        "airflow db migrate >/dev/null\n"
+        "pytest -p no:cacheprovider tests\n"
+    )
+    result = run_bash(script, project, installed.env(), timeout=600)
+    assert result.returncode == 0, f"{PAGE.name} line {example.line}:\n" + explain(result)
+    assert "1 passed" in result.stdout
