@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from airflow_provider_i2v.links.i2v import I2VBatchManifestLink, I2VVideoLink
 
@@ -92,7 +93,7 @@ from airflow.sdk import dag
 from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 
-IMAGE = "https://images.example.com/p/1.jpg"
+IMAGE = "__IMAGE__"  # a local photo the test writes: nothing is fetched
 
 
 @dag(dag_id="i2v_links_quiet", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
@@ -136,7 +137,9 @@ def test_a_green_run_of_both_operators_logs_no_error(tmp_path: Path) -> None:
     """
     project = tmp_path / "project"
     (project / "dags").mkdir(parents=True)
-    (project / "dags" / "i2v_links_quiet.py").write_text(LINKS_DAG)
+    photo = tmp_path / "photo.jpg"
+    Image.new("RGB", (640, 480), "tan").save(photo)
+    (project / "dags" / "i2v_links_quiet.py").write_text(LINKS_DAG.replace("__IMAGE__", str(photo)))
     (project / "test_links.py").write_text(LINKS_TEST)
     (project / "pytest.ini").write_text("[pytest]\npythonpath = .\n")
     env = {
