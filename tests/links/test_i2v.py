@@ -129,6 +129,7 @@ def test_links(i2v_simulator, i2v_default_connection, tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(300)
 def test_a_green_run_of_both_operators_logs_no_error(tmp_path: Path) -> None:
     """Each task defers (the worker asks for its links then) and succeeds; nothing logs an error.
 

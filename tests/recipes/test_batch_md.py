@@ -17,7 +17,8 @@ import pytest
 from .conftest import DOCS, Installed, explain, run_bash
 from .markdown import Block, blocks
 
-pytestmark = [pytest.mark.recipes, pytest.mark.e2e]
+# The first test of a session also builds and installs (minutes with a cold uv cache).
+pytestmark = [pytest.mark.recipes, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 PAGE = DOCS / "batch.md"
 MARKER = "batch/dag"

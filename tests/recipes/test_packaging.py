@@ -11,7 +11,8 @@ import pytest
 
 from .conftest import REPO, Installed, explain, run_bash
 
-pytestmark = [pytest.mark.recipes, pytest.mark.e2e]
+# The first test of a session also builds and installs (minutes with a cold uv cache).
+pytestmark = [pytest.mark.recipes, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 ENTRY_POINTS = {
     "console_scripts": "i2v-simulator = airflow_provider_i2v.simulator.__main__:main",

@@ -12,7 +12,8 @@ import pytest
 from .conftest import DOCS, REPO, Installed, explain
 from .markdown import blocks, recipe, section
 
-pytestmark = [pytest.mark.recipes, pytest.mark.e2e]
+# The first test of a session also builds and installs (minutes with a cold uv cache).
+pytestmark = [pytest.mark.recipes, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 README = REPO / "README.md"
 

@@ -21,7 +21,8 @@ import pytest
 from .conftest import DOCS, REPO, Installed, explain, run_bash
 from .markdown import blocks, recipe
 
-pytestmark = [pytest.mark.recipes, pytest.mark.e2e]
+# The first test of a session also builds and installs (minutes with a cold uv cache).
+pytestmark = [pytest.mark.recipes, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
 PAGE = DOCS / "simulator.md"
 PAGE_URL = "http://127.0.0.1:8765"
