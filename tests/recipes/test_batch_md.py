@@ -2,9 +2,10 @@
 
 Which block: the one marked ``<!-- recipe: batch/dag -->``; without a marker, the first
 ``python`` block that both defines a DAG (``@dag`` or ``DAG(``) and calls
-``ImageToVideoBatchOperator(``. Its images must be reachable offline (``http(s)`` URLs are
-passed to the gateway, so the simulator takes any); it runs with its params' defaults but
-an ``output_dir`` param, which points into the test's temporary directory.
+``ImageToVideoBatchOperator(``. It runs with its params' defaults, but for two that the
+test points into its temporary directory, as docs/testing.md's test does: ``photos`` (a
+folder of three JPEG photos the test makes) and ``output_dir``. Nothing else of it may
+need the network or a key.
 """
 
 from __future__ import annotations
@@ -26,13 +27,23 @@ MARKER = "batch/dag"
 #: The test the user's project would have: the DAG file as the dag-processor reads it, run once.
 RUN_IT = """
 from airflow.dag_processing.dagbag import DagBag
+from PIL import Image
 
 
 def test_the_batch_example_succeeds(i2v_simulator, i2v_default_connection, capfd, tmp_path):
     bag = DagBag(dag_folder="dags")
     assert not bag.import_errors, bag.import_errors
     [dag] = [d for d in bag.dags.values() if any(t.task_type == "ImageToVideoBatchOperator" for t in d.tasks)]
-    run = dag.test(run_conf={"output_dir": tmp_path.as_uri()} if "output_dir" in dag.params else None)
+    conf = {}
+    if "photos" in dag.params:
+        photos = tmp_path / "photos"
+        photos.mkdir()
+        for n, colour in enumerate(["tan", "navy", "olive"]):
+            Image.new("RGB", (640, 480), colour).save(photos / f"sku-{n}.jpg")
+        conf["photos"] = str(photos)
+    if "output_dir" in dag.params:
+        conf["output_dir"] = (tmp_path / "videos").as_uri()
+    run = dag.test(run_conf=conf or None)
     logged = capfd.readouterr()
     assert run.state == "success"
     assert i2v_simulator.simulator.creations >= 1
