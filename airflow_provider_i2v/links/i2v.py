@@ -43,7 +43,8 @@ def _pushed_xcom(ti_key: TaskInstanceKey, key: str) -> Any:
     """
     from airflow.sdk.bases.xcom import BaseXCom
 
-    if str(getattr(ti_key, "state", None) or "") in _WAITING_STATES:
+    state = getattr(ti_key, "state", None)
+    if getattr(state, "value", state) in _WAITING_STATES:  # the task SDK's state is an enum
         return None
     if _xcom_count(ti_key, key) == 0:
         return None

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.api.datamodels._generated import TaskInstanceState
 from PIL import Image
 
 from airflow_provider_i2v.links.i2v import I2VBatchManifestLink, I2VVideoLink
@@ -59,15 +60,23 @@ def ti(state: str | None = None, map_index: int = -1) -> Any:
     )
 
 
-@pytest.mark.parametrize("state", ["deferred", "up_for_reschedule", "awaiting_input"])
-def test_a_waiting_task_asks_for_nothing(supervisor: Any, state: str) -> None:
+@pytest.mark.parametrize(
+    "state",
+    [
+        TaskInstanceState.DEFERRED,  # what the task runner sets when a task defers
+        TaskInstanceState.UP_FOR_RESCHEDULE,
+        TaskInstanceState.AWAITING_INPUT,
+        "deferred",
+    ],
+)
+def test_a_waiting_task_asks_for_nothing(supervisor: Any, state: Any) -> None:
     fake = supervisor({"video_urls": [VIDEO], "manifest_uri": "file:///m.jsonl"})
     assert I2VVideoLink().get_link(None, ti_key=ti(state)) == ""  # type: ignore[arg-type]
     assert I2VBatchManifestLink().get_link(None, ti_key=ti(state)) == ""  # type: ignore[arg-type]
     assert fake.sent == []
 
 
-@pytest.mark.parametrize("state", ["success", "failed", None])
+@pytest.mark.parametrize("state", [TaskInstanceState.SUCCESS, TaskInstanceState.FAILED, "success", None])
 def test_an_xcom_that_is_not_there_is_counted_not_read(supervisor: Any, state: str | None) -> None:
     fake = supervisor({})
     assert I2VVideoLink().get_link(None, ti_key=ti(state)) == ""  # type: ignore[arg-type]
@@ -99,6 +108,9 @@ IMAGE = "__IMAGE__"  # a local photo the test writes: nothing is fetched
 @dag(dag_id="i2v_links_quiet", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def links_quiet(output_dir: str = "") -> None:
     ImageToVideoOperator(task_id="one", first_frame_image=IMAGE, prompt="turn", poll_interval=0.2)
+    ImageToVideoOperator.partial(task_id="mapped", prompt="turn", poll_interval=0.2).expand(
+        first_frame_image=[IMAGE, IMAGE, IMAGE]
+    )
     ImageToVideoBatchOperator(task_id="batch", images=[IMAGE, IMAGE], prompt="turn", poll_interval=0.2)
     ImageToVideoBatchOperator(
         task_id="kept", images=[IMAGE], prompt="turn", poll_interval=0.2, output_dir="{{ params.output_dir }}"
@@ -123,6 +135,9 @@ def test_links(i2v_simulator, i2v_default_connection, tmp_path):
     }
     [video] = ti.xcom_pull(task_ids="one", key="video_urls")
     assert links["one"][0] == video
+    for index in range(3):  # each mapped instance links its own video
+        [own] = ti.xcom_pull(task_ids="mapped", key="video_urls", map_indexes=index)
+        assert ti.xcom_pull(task_ids="mapped", key="_link_I2VVideoLink", map_indexes=index) == own
     assert links["batch"][1] == ""  # no output_dir: no manifest
     assert links["kept"][1] == tmp_path.as_uri() + "/manifest.jsonl"
 """
@@ -164,5 +179,5 @@ def test_a_green_run_of_both_operators_logs_no_error(tmp_path: Path) -> None:
     )
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-4000:]
-    assert output.count("Pausing task as DEFERRED") >= 3, "every task must have deferred"
+    assert output.count("Pausing task as DEFERRED") >= 6, "every task must have deferred"
     assert [line for line in output.splitlines() if "XCom not found" in line] == []
