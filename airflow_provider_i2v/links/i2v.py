@@ -1,16 +1,15 @@
-"""Extra links on generation tasks: open the generated video from the task's page.
+"""Extra links on generation tasks: open the generated video (or the batch's manifest).
 
-In Airflow 3 the worker calls ``get_link`` whenever a try of the task ends, deferrals
-included, and stores the answer in XCom (key ``_link_<ClassName>``), where the UI reads
-it. The link is derived from the task's own ``video_urls`` XCom (the batch's from
-``manifest_uri``), so it works after a deferral, for every mapped task instance, and for
-the operator and the sensor alike.
+In Airflow 3 the worker calls ``get_link`` whenever a try of the task ends and stores the
+answer in XCom (key ``_link_<ClassName>``), where the UI reads it. The link is derived
+from the task's own ``video_urls`` XCom (the batch's ``manifest_uri``), so it works after
+a deferral, for every mapped task instance, and for the operator and the sensor alike.
 
-Airflow's task runner asks for the link at every deferral too, before the XCom exists,
-and reading an XCom that does not exist makes the supervisor log an ``error``-level
-"XCom not found" line: a green run would show an error. So a link reads its XCom only
-when it can exist: never while the task is waiting (deferred, up for reschedule), and
-only after counting it, which logs nothing when the count is zero.
+A try also ends when the task defers, before that XCom exists, and reading an XCom that
+does not exist makes the supervisor log an ``error``-level "XCom not found" line: a green
+run would show errors. So a link reads its XCom only when it can exist: never while the
+task is waiting (deferred, up for reschedule, awaiting input), and only after counting
+it, which logs nothing when the count is zero.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-#: Where the batch operator pushes its manifest's URI (when it writes one).
+#: Where the batch operator pushes its manifest's URI (when it writes one); the same key
+#: as ``batch.finish.XCOM_MANIFEST_URI``, not imported from there: links load at DAG parse.
 XCOM_MANIFEST_URI = "manifest_uri"
 
 #: A try that ends in one of these states has not pushed its results yet: the task goes
