@@ -1,7 +1,8 @@
 """The simulator's knobs: one mutable dataclass, each knob declared once, validated from that.
 
-Every **tolerate** rule of ``vtrix-api.md`` has a knob here, so a test can make the
-simulator behave like the real gateway on its worst day. Each field is declared with
+Everything the real gateway has been seen or documented to do that a client must
+tolerate has a knob here, so a test can make the simulator behave like the real gateway
+on its worst day. Each field is declared with
 :func:`~.settings.setting`: its annotation is its type, then its default, help text,
 choices and bounds; validation, the JSON reading and the ``i2v-simulator`` flags are
 all generated from that (see :mod:`.settings`). The same object is changed in-process
