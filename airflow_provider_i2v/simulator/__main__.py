@@ -12,8 +12,10 @@ changes them at run time.
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import logging
+import shutil
 import signal
 import sys
 import threading
@@ -23,7 +25,8 @@ from types import FrameType
 from typing import Any
 
 from . import settings
-from .config import SETTINGS, SimConfig
+from .config import HELP_SECTIONS, SETTINGS, SimConfig
+from .faults import Fault
 from .server import SimulatorServer
 
 DEFAULT_PORT = 8765
@@ -31,33 +34,73 @@ DEFAULT_PORT = 8765
 _NONE_WORDS = frozenset({"none", "null"})
 
 
+DESCRIPTION = """\
+A local simulator of the Vtrix video-generation gateway, for tests and demos: the
+gateway's HTTP API on loopback, with every knob and fault below.
+
+serves:
+  POST /model/v1/generation             create a generation (bearer auth; the body
+                                        checked as the gateway checks it)
+  GET  /model/v1/generation/task/{id}   its status, then its video, usage, error
+  GET  /files/{id}.mp4                  the generated video (no auth)
+  /_sim/...                             control: health, config, stats, reset,
+                                        requests, generations, advance (no auth)
+
+example:
+  i2v-simulator --port 8765 --generation-seconds 5 --fault 429=0.1 --seed 1
+  export AIRFLOW_CONN_I2V_DEFAULT='{"conn_type": "i2v", "host": "http://127.0.0.1:8765", "password": "any"}'
+"""
+
+EPILOG = """\
+Once it listens it prints one line on stdout: "i2v-simulator listening on URL".
+--config and POST /_sim/config take the same fields as JSON (names with
+underscores). The user guide's simulator page explains every knob.
+"""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written; each flag's help beside it on a line of up to 100 columns."""
+
+    def __init__(self, prog: str) -> None:
+        width = min(100, shutil.get_terminal_size(fallback=(100, 24)).columns)
+        super().__init__(prog, max_help_position=40, width=width)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line; flags left out keep the config's defaults."""
     parser = argparse.ArgumentParser(
         prog="i2v-simulator",
-        description="A local simulator of the Vtrix video-generation gateway (for tests and demos).",
+        usage="%(prog)s [--host HOST] [--port PORT] [--config JSON|@FILE] [KNOB ...]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_HelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port; 0 picks a free one (default: {DEFAULT_PORT})"
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    server.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"0 picks a free one (default: {DEFAULT_PORT})"
     )
-    parser.add_argument(
+    server.add_argument(
         "--log-level",
         default="info",
         choices=("critical", "error", "warning", "info", "debug", "trace"),
-        help="uvicorn's log level (default: info)",
+        metavar="LEVEL",
+        help="uvicorn's: critical, error, warning, info (default), debug, trace",
     )
-    parser.add_argument("--access-log", action="store_true", default=False, help="log every request")
-    parser.add_argument(
+    server.add_argument("--access-log", action="store_true", default=False, help="log every request")
+    server.add_argument(
         "--config",
         dest="config_json",
         metavar="JSON|@FILE",
-        help="a JSON object of config fields (applied before the flags below), or @path to one",
+        help="config fields as a JSON object (or @path to one), applied before the flags",
     )
-    knobs = parser.add_argument_group("config knobs (see docs/simulator.md)")
+    sections = dict(HELP_SECTIONS)
+    group = parser.add_argument_group("knobs")
     for item in SETTINGS:
-        _add_flag(knobs, item)
+        if item.name in sections:
+            group = parser.add_argument_group(sections[item.name])
+        _add_flag(group, item)
     return parser
 
 
@@ -65,23 +108,33 @@ def _add_flag(group: argparse._ArgumentGroup, item: settings.Declared) -> None:
     """One knob's flag, shaped by its declared type: a switch, a repeatable flag or a value."""
     spec = item.spec
     names = [item.flag, *spec.aliases]
-    text = f"{spec.help} (default: {_shown(item.default)})"
+    default = _shown(item.default)
+    text = spec.help if default == "none" else f"{spec.help} (default: {default})"
     if item.hint is bool:
         group.add_argument(*names, dest=item.name, action=argparse.BooleanOptionalAction, help=text)
         return
     options = [option for option in settings.options(item.hint) if option is not type(None)]
     element = settings.element_of(options[0])
     parse = _explained(spec.parse or _reader(options[0] if element is None else element))
+    metavar = spec.metavar or _metavar(item, options[0] if element is None else element)
     if element is not None:  # a list: the flag is repeatable
-        group.add_argument(
-            *names, dest=item.name, action="append", type=parse, metavar=spec.metavar, help=text
-        )
+        group.add_argument(*names, dest=item.name, action="append", type=parse, metavar=metavar, help=text)
         return
     if len(options) < len(settings.options(item.hint)):  # may be unset: "none" says so
         parse = _or_none(parse)
-    group.add_argument(
-        *names, dest=item.name, type=parse, choices=spec.choices, metavar=spec.metavar, help=text
-    )
+    group.add_argument(*names, dest=item.name, type=parse, choices=spec.choices, metavar=metavar, help=text)
+
+
+def _metavar(item: settings.Declared, hint: Any) -> str:
+    """A short placeholder: the choices (``fixed|lognormal``), ``JSON`` or the kind of value."""
+    if item.spec.choices is not None:
+        return "|".join(item.spec.choices)
+    origin = typing.get_origin(hint) or hint
+    if origin is Mapping:
+        return "JSON"
+    if origin in (int, float):
+        return "S" if item.name.endswith("seconds") or item.name.endswith("_p95") else "N"
+    return "TEXT"
 
 
 def _reader(hint: Any) -> Callable[[str], Any]:
@@ -148,6 +201,41 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig().updated(changes)
 
 
+def startup_summary(seed: int, config: SimConfig) -> str:
+    """The start-up log's line: the seed (to replay a run) and every knob not at its default.
+
+    Values as the flags spell them (``fault 429=0.1@poll``), never Python reprs; accepted
+    API keys are counted, never shown.
+    """
+    changed = []
+    for item in SETTINGS:
+        value = getattr(config, item.name)
+        if item.name == "seed" or value == item.default:
+            continue
+        if item.name == "api_keys":
+            changed.append(f"api_keys: {len(value)} accepted")
+        elif item.name == "faults":
+            changed.extend(f"fault {_fault_text(fault)}" for fault in value)
+        else:
+            changed.append(f"{item.name} {_value_text(value)}")
+    knobs = ", ".join(changed) if changed else "every knob at its default"
+    return f"seed {seed}; {knobs} (GET /_sim/config lists every knob)"
+
+
+def _fault_text(fault: Fault) -> str:
+    """A fault as ``--fault`` takes it: ``http_429=0.1@poll``, ``reset=first:1@create``."""
+    amount = f"first:{fault.first_n}" if fault.first_n is not None else f"{fault.rate:g}"
+    return f"{fault.kind.value}={amount}@{fault.scope}"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return json.dumps(dict(value), sort_keys=True)
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return str(value)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until SIGTERM or SIGINT; exit status 0 after a clean stop, 2 on bad flags."""
     parser = build_parser()
@@ -178,11 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(f"i2v-simulator listening on {server.url}", flush=True)
     logging.getLogger("uvicorn.error").info(
-        "i2v-simulator: seed %d, generation_seconds %s, faults %s (GET %s/_sim/config for all knobs)",
-        server.simulator.seed,
-        config.generation_seconds,
-        [fault.to_dict() for fault in config.faults] or "none",
-        server.url,
+        "i2v-simulator: %s", startup_summary(server.simulator.seed, config)
     )
     try:
         while not stop.wait(0.5):

@@ -1,7 +1,8 @@
 """The simulator's knobs: one mutable dataclass, each knob declared once, validated from that.
 
-Every **tolerate** rule of ``vtrix-api.md`` has a knob here, so a test can make the
-simulator behave like the real gateway on its worst day. Each field is declared with
+Everything the real gateway has been seen or documented to do that a client must
+tolerate has a knob here, so a test can make the simulator behave like the real gateway
+on its worst day. Each field is declared with
 :func:`~.settings.setting`: its annotation is its type, then its default, help text,
 choices and bounds; validation, the JSON reading and the ``i2v-simulator`` flags are
 all generated from that (see :mod:`.settings`). The same object is changed in-process
@@ -268,3 +269,15 @@ def _jsonable(value: Any) -> Any:
 
 
 SETTINGS: tuple[settings.Declared, ...] = settings.declared(SimConfig)
+
+#: The sections of ``i2v-simulator --help``: each starts at the named field and runs to the
+#: next section's (fields in declaration order, as grouped above).
+HELP_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("api_keys", "auth"),
+    ("generation_seconds", "timing and progress"),
+    ("running_status", "answers (spellings, usage, output)"),
+    ("fail_code", "failed generations"),
+    ("faults", "faults (HTTP errors, resets, slow and broken answers)"),
+    ("public_url", "output files"),
+    ("seed", "the simulator itself"),
+)

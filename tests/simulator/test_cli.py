@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_i2v.protocol import CREATE_PATH, auth_header, poll_path
 from airflow_provider_i2v.simulator.__main__ import build_parser, config_from_args, main
-from airflow_provider_i2v.simulator.config import SETTINGS
+from airflow_provider_i2v.simulator.config import SETTINGS, SimConfig
 
 from .helpers import create_body
 
@@ -183,3 +183,47 @@ def test_bad_flag_values_say_what_is_wrong(
         build_parser().parse_args(argv)
     assert excinfo.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def test_help_says_what_it_serves_and_groups_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    text = build_parser().format_help()
+    for served in ("POST /model/v1/generation", "GET  /model/v1/generation/task/{id}", "/files/{id}.mp4"):
+        assert served in text
+    assert "i2v-simulator --port 8765 --generation-seconds 5 --fault 429=0.1 --seed 1" in text
+    for section in ("server:", "auth:", "timing and progress:", "failed generations:", "output files:"):
+        assert f"\n{section}\n" in text
+    assert "--fault KIND=RATE[@SCOPE]" in text
+    assert "GENERATION_SECONDS" not in text  # short placeholders: one line per flag where it fits
+    assert len(text.splitlines()) <= 140
+
+
+def test_the_startup_summary_spells_values_as_the_flags_do() -> None:
+    from airflow_provider_i2v.simulator.__main__ import startup_summary
+
+    argv = ["--fault=429=0.1@poll", "--fault=reset=first:1@create", "--api-key=secret-cli-key"]
+    config = config_from_args(
+        build_parser().parse_args([*argv, "--render-time=lognormal", "--generation-seconds-p95=9"])
+    )
+    line = startup_summary(7, config)
+    assert line.startswith("seed 7; ")
+    assert "fault http_429=0.1@poll, fault reset=first:1@create" in line
+    assert "render_time lognormal" in line
+    assert "generation_seconds_p95 9.0" in line
+    assert "api_keys: 1 accepted" in line
+    assert "secret-cli-key" not in line
+    assert "<" not in line  # no Python repr of an enum
+    assert (
+        startup_summary(1, SimConfig())
+        == "seed 1; every knob at its default (GET /_sim/config lists every knob)"
+    )
+
+
+@pytest.mark.timeout(60)
+def test_the_startup_log_names_the_faults(launch: list[subprocess.Popen[str]]) -> None:
+    process = _start(launch, "--seed=3", "--fault=503=first:1@poll")
+    assert LINE.fullmatch(_read_line(process, 30).rstrip("\n"))
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert "i2v-simulator: seed 3; fault http_503=first:1@poll" in stderr
+    assert "FaultKind" not in stderr
