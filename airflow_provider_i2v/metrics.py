@@ -189,14 +189,17 @@ def throttled(call: str) -> None:
     _incr(THROTTLED, 1, "call", call)
 
 
-def render_time(seconds: float, model: str | None) -> None:
-    """A completed generation's render time (gateway ``created_at`` to the completed answer).
+def render_time(seconds: float | None, model: str | None) -> None:
+    """A completed generation's render time as the gateway measured it
+    (``GenerationState.render_seconds``); None (not reported) sends nothing.
 
     Sent as a StatsD timer (milliseconds, type ``ms``), with the model as a tag and in the name.
     """
     try:
+        if seconds is None or not 0 <= seconds < float("inf"):
+            return
         stats = _stats()
-        if stats is None or seconds < 0:
+        if stats is None:
             return
         dt = timedelta(seconds=seconds)
         stats.timing(RENDER_TIME, dt, tags={"model": tag_value(model)})
@@ -212,6 +215,8 @@ def micro_usd(cost: Decimal) -> int:
 
 def cost(amount: Decimal | None, model: str | None) -> None:
     """What a completed generation cost, in micro-dollars; unknown (None) or zero sends nothing."""
+    if _enabled is False:
+        return
     try:
         if amount is None or not amount.is_finite():
             return

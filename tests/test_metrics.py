@@ -133,6 +133,7 @@ def test_each_event_arrives_under_its_name_and_twice_where_a_tag_matters(statsd:
     metrics.polls(40)
     metrics.throttled("poll")
     metrics.render_time(41.5, "minimax_i2v_01_live")
+    metrics.render_time(None, "minimax_i2v_01_live")  # the gateway did not say: nothing
     metrics.batch_item("timeout")
 
     assert statsd.received() == [
