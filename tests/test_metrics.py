@@ -107,6 +107,10 @@ def _metrics_env(port: int, **extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def listener() -> Iterator[StatsdListener]:
+    try:
+        import statsd  # noqa: F401  (Airflow's StatsD backend)
+    except ImportError:
+        pytest.fail("the 'statsd' package is missing: Airflow sends nothing over StatsD without it")
     server = StatsdListener()
     try:
         yield server
