@@ -19,9 +19,9 @@ Why the functions look the way they do:
 * **Cheap to import.** Nothing but the standard library at import time; Airflow's stats
   module is imported on the first emission with metrics on.
 * **Safe on the triggerer's event loop.** Each call is synchronous and short: StatsD and
-  DogStatsD send one UDP datagram (a non-blocking ``sendto`` on an unconnected socket; a
-  lost datagram is dropped, never waited for) and OpenTelemetry records in memory for its
-  own exporter thread (measured: 5 µs per datagram). The first emission of a process builds
+  DogStatsD send one UDP datagram (a ``sendto`` that never waits for an answer, about 5 µs;
+  a lost datagram is simply lost) and OpenTelemetry records in memory for its own exporter
+  thread. The first emission of a process builds
   Airflow's client, about 0.3 ms, in which StatsD resolves ``statsd_host`` (use an IP address
   or a name in ``/etc/hosts``). Airflow's metric registry file (read when ``legacy_names_on``)
   is already loaded by then: importing ``airflow.sdk.serde``, which workers and triggerers
