@@ -27,11 +27,12 @@ thousand of them before their first poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import threading
 import urllib.request
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -194,6 +195,47 @@ def fetch_client(settings: ConnectionSettings) -> httpx.Client:
             client = build(httpx.Client, settings, fetch_options)
             _fetch_clients[settings.fetch_key] = client
         return client
+
+
+#: Redirects followed for a third-party URL (an image, an output file).
+MAX_REDIRECTS = 5
+
+
+@contextlib.contextmanager
+def open_url(
+    settings: ConnectionSettings,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    check_hop: Callable[[httpx.URL], None] | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+) -> Iterator[httpx.Response]:
+    """``GET url`` through :func:`fetch_client`, following at most ``max_redirects`` redirects.
+
+    Each hop's URL is given to ``check_hop`` before anything is sent to it (it raises to
+    refuse that hop). Yields the final answer unread (stream it), closed on exit. A
+    redirect to a scheme other than http(s) is ``httpx.UnsupportedProtocol``; one
+    redirect too many is ``httpx.TooManyRedirects``.
+    """
+    client = fetch_client(settings)
+    target = httpx.URL(url)
+    for _ in range(max_redirects + 1):
+        if target.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"a redirect leads to {target.scheme}://, not http(s)")
+        if check_hop is not None:
+            check_hop(target)
+        response = client.send(client.build_request("GET", target, headers=headers), stream=True)
+        location = response.headers.get("Location")
+        if response.is_redirect and location:
+            response.close()
+            target = target.join(location)
+            continue
+        try:
+            yield response
+        finally:
+            response.close()
+        return
+    raise httpx.TooManyRedirects(f"more than {max_redirects} redirects")
 
 
 def async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
