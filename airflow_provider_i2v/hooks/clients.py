@@ -31,6 +31,7 @@ import contextlib
 import os
 import ssl
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -209,13 +210,15 @@ def open_url(
     headers: dict[str, str] | None = None,
     check_hop: Callable[[httpx.URL], None] | None = None,
     max_redirects: int = MAX_REDIRECTS,
+    deadline: float | None = None,
 ) -> Iterator[httpx.Response]:
     """``GET url`` through :func:`fetch_client`, following at most ``max_redirects`` redirects.
 
     Each hop's URL is given to ``check_hop`` before anything is sent to it (it raises to
     refuse that hop). Yields the final answer unread (stream it), closed on exit. A
     redirect to a scheme other than http(s) is ``httpx.UnsupportedProtocol``; one
-    redirect too many is ``httpx.TooManyRedirects``.
+    redirect too many is ``httpx.TooManyRedirects``. With a ``deadline``
+    (``time.monotonic()``), no hop waits past it (``httpx.TimeoutException``).
     """
     client = fetch_client(settings)
     target = httpx.URL(url)
@@ -224,7 +227,14 @@ def open_url(
             raise httpx.UnsupportedProtocol(f"a redirect leads to {target.scheme}://, not http(s)")
         if check_hop is not None:
             check_hop(target)
-        response = client.send(client.build_request("GET", target, headers=headers), stream=True)
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise httpx.TimeoutException("no time left for the next redirect")
+            timeout = httpx.Timeout(min(settings.timeout, left))
+        request = client.build_request("GET", target, headers=headers, timeout=timeout)
+        response = client.send(request, stream=True)
         location = response.headers.get("Location")
         if response.is_redirect and location:
             response.close()
