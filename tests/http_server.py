@@ -210,7 +210,10 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         upstream = urlsplit(self.server.upstream)
         connection = http.client.HTTPConnection(upstream.hostname or "127.0.0.1", upstream.port, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "host")}
-        connection.request("GET", target.path + (f"?{target.query}" if target.query else ""), headers=headers)
+        length = int(self.headers.get("Content-Length") or 0)
+        content = self.rfile.read(length) if length else None
+        path = target.path + (f"?{target.query}" if target.query else "")
+        connection.request(self.command, path, body=content, headers=headers)
         answer = connection.getresponse()
         body = answer.read()
         self.send_response(answer.status)
@@ -221,6 +224,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         connection.close()
+
+    do_POST = do_GET
 
     def log_message(self, *args: object) -> None:
         pass
