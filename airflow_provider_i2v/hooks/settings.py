@@ -175,6 +175,12 @@ class ConnectionSettings:
         if port and urlsplit(base_url).port is None:
             parts = urlsplit(base_url)
             base_url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{int(port)}"))
+        scheme = base_url.partition("://")[0].lower()
+        if scheme not in ("http", "https"):
+            raise InvalidConnectionError(
+                f"the gateway URL (host) must start with https:// or http://, not {scheme}:// "
+                f"({base_url.rpartition('@')[2][:100]!r})"
+            )
         api_key = (password or "").strip()
         if api_key and not _is_header_safe(api_key):
             # Never echo the key: a control character would also defeat log masking.

@@ -92,3 +92,10 @@ def test_private_outputs_are_refused_unless_the_connection_allows_them() -> None
         assert s.allow_private_outputs is True
     refused = ConnectionSettings.from_connection(None, "k", {"allow_private_outputs": "false"})
     assert refused.allow_private_outputs is False
+
+
+@pytest.mark.parametrize("host", ["htps://cloud.vtrix.ai", "ftp://127.0.0.1:21", "ws://gw.example"])
+def test_a_gateway_url_that_is_not_http_is_refused_when_resolved(host: str) -> None:
+    """Refused before any create is prepared, so no intent is ever recorded for it."""
+    with pytest.raises(InvalidConnectionError, match="must start with https:// or http://"):
+        ConnectionSettings.from_connection(host, "k", {})

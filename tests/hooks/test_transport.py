@@ -29,8 +29,9 @@ def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.parametrize("base_url", ["htps://127.0.0.1:9", "ftp://127.0.0.1:9"])
 def test_a_mistyped_scheme_is_a_configuration_error_not_an_uncertain_create(base_url: str) -> None:
-    """Nothing left the machine: saying "a generation may have been paid for" would be false."""
-    settings = ConnectionSettings.from_connection(base_url, "k", {"backoff_initial": 0})
+    """Nothing left the machine: saying "a generation may have been paid for" would be false.
+    (``from_connection`` already refuses such a URL; settings built in code reach this.)"""
+    settings = ConnectionSettings(base_url=base_url, api_key="k", backoff_initial=0)
     with pytest.raises(I2VConnectionConfigError, match="Nothing was sent") as caught:
         request_sync(settings, CREATE)
     assert not isinstance(caught.value, I2VCreationUncertainError)
