@@ -75,7 +75,13 @@ if TYPE_CHECKING:
     from airflow_provider_i2v.exceptions import I2VError
     from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
-__all__ = ["URL_CHECK_CONCURRENCY", "PreparedImage", "check_image_urls", "prepare_first_frame_image"]
+__all__ = [
+    "URL_CHECK_CONCURRENCY",
+    "PreparedImage",
+    "check_image_urls",
+    "prepare_first_frame_image",
+    "prepare_image_urls",
+]
 
 log = logging.getLogger(__name__)
 #: URLs a batch checks at once.
@@ -188,27 +194,42 @@ def check_image_urls(
     for one that could not be checked now. Threads, not an event loop: a worker calls it,
     from synchronous code, before its first create.
     """
+    return prepare_image_urls(urls, model=model, settings=settings, concurrency=concurrency, field=field)[1]
+
+
+def prepare_image_urls(
+    urls: Sequence[object],
+    *,
+    model: ModelSpec = MINIMAX_I2V_01_LIVE,
+    settings: ConnectionSettings | None = None,
+    concurrency: int = URL_CHECK_CONCURRENCY,
+    field: str = "images",
+) -> tuple[dict[int, PreparedImage], dict[int, I2VError]]:
+    """:func:`check_image_urls`, also returning the checked images: ``({index: image},
+    {index: error})``. A :class:`PreparedImage` given back to
+    :func:`prepare_first_frame_image` is returned as it is, so the items need not be
+    fetched a second time (nor logged as unchecked)."""
     from concurrent.futures import ThreadPoolExecutor
 
     indexed = [(i, url) for i, url in enumerate(urls) if isinstance(url, str) and _is_http(url)]
     if not indexed:
-        return {}
+        return {}, {}
 
-    def check(item: tuple[int, str]) -> tuple[int, I2VError | None]:
+    def check(item: tuple[int, str]) -> tuple[int, PreparedImage | I2VError]:
         from airflow_provider_i2v.exceptions import I2VError
 
         index, url = item
         try:
-            prepare_first_frame_image(url, model, field=f"{field}[{index}]", settings=settings)
+            return index, prepare_first_frame_image(url, model, field=f"{field}[{index}]", settings=settings)
         except I2VError as exc:
             return index, exc
-        return index, None
 
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(concurrency, len(indexed))), thread_name_prefix="i2v-url"
-    ) as pool:
+    workers = max(1, min(concurrency, len(indexed)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="i2v-url") as pool:
         results = list(pool.map(check, indexed))
-    return {index: error for index, error in results if error is not None}
+    good = {index: found for index, found in results if isinstance(found, PreparedImage)}
+    bad = {index: found for index, found in results if not isinstance(found, PreparedImage)}
+    return good, bad
 
 
 def _is_http(text: str) -> bool:
@@ -218,6 +239,8 @@ def _is_http(text: str) -> bool:
 def _prepare(
     value: object, spec: ModelSpec, check_url: bool, settings: ConnectionSettings | None, field: str
 ) -> PreparedImage:
+    if isinstance(value, PreparedImage):
+        return value  # checked already (prepare_image_urls)
     storage_path = _as_object_storage_path(value)
     if storage_path is not None:
         return _from_object_storage(storage_path, spec)

@@ -329,3 +329,17 @@ def test_the_checked_url_reaches_the_gateway_unchanged(simulator: Any, i2v_conn:
         hook.create_generation(GenerationRequest(first_frame_image=prepared.url))
     [create] = [r for r in simulator.requests if r.endpoint == "create"]
     assert create.params["first_frame_image"] == url
+
+
+def test_images_checked_in_a_batch_are_not_fetched_again(caplog: pytest.LogCaptureFixture) -> None:
+    from airflow_provider_i2v.images import prepare_image_urls
+
+    with image_server({"/a.jpg": Resource(BIG_JPEG), "/gone": Resource(status=404)}) as server:
+        urls = [f"{server.url}/a.jpg", f"{server.url}/gone", "/local.png"]
+        good, bad = prepare_image_urls(urls, settings=SETTINGS)
+        assert (set(good), set(bad)) == ({0}, {1})
+        again = prepare_first_frame_image(good[0], SPEC, field="images[0]")
+        assert len(server.requests) == 2  # one each, none for the item given back
+    assert again is good[0]
+    assert again.url == urls[0]
+    assert "NOT checked" not in caplog.text
