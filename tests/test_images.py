@@ -191,8 +191,10 @@ def test_importing_the_module_loads_neither_pillow_nor_airflow_nor_httpx_nor_fss
         "https://example.com/no-extension?sig=abc&expires=1",
     ],
 )
-def test_http_url_passes_through_unchanged_and_is_not_fetched(url: str, network_attempts: list[Any]) -> None:
-    prepared = prepare_first_frame_image(url)
+def test_http_url_with_the_check_off_passes_through_unchanged_and_is_not_fetched(
+    url: str, network_attempts: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    prepared = prepare_first_frame_image(url, check_url=False)
     assert prepared.url == url
     assert (prepared.kind, prepared.media_type, prepared.size_bytes, prepared.width) == (
         "url",
@@ -201,17 +203,20 @@ def test_http_url_passes_through_unchanged_and_is_not_fetched(url: str, network_
         None,
     )
     assert network_attempts == []
+    assert "was NOT checked (check_image_url=False)" in caplog.text
 
 
 def test_http_url_source_hides_query_and_credentials() -> None:
-    prepared = prepare_first_frame_image("https://user:pw@bucket.example.com/a.png?X-Amz-Signature=SECRET")
+    prepared = prepare_first_frame_image(
+        "https://user:pw@bucket.example.com/a.png?X-Amz-Signature=SECRET", check_url=False
+    )
     assert prepared.url.endswith("SECRET")  # sent as given
     assert "SECRET" not in prepared.source
     assert "pw" not in prepared.source
     assert "SECRET" not in prepared.describe()
     assert (
         prepared.describe()
-        == "http(s) URL https://bucket.example.com/a.png?<query hidden> (not fetched: the gateway reads it)"
+        == "http(s) URL https://bucket.example.com/a.png?<query hidden> (not checked: the gateway reads it)"
     )
 
 
@@ -268,7 +273,8 @@ def test_pathlib_path_relative_path_and_tilde(tmp_path: Path, monkeypatch: pytes
 def test_surrounding_whitespace_from_templating_is_ignored(tmp_path: Path) -> None:
     path = write(tmp_path, "a.png", image_bytes(400, 400))
     assert prepare_first_frame_image(f"  {path}\n").source == str(path)
-    assert prepare_first_frame_image(" https://example.com/a.png\n").url == "https://example.com/a.png"
+    unchecked = prepare_first_frame_image(" https://example.com/a.png\n", check_url=False)
+    assert unchecked.url == "https://example.com/a.png"
 
 
 def test_file_uri_goes_through_object_storage(tmp_path: Path) -> None:

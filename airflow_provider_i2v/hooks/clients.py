@@ -9,6 +9,15 @@ The async client (the triggerer's) runs over :class:`~.pool.LifoPool`, whose cos
 request does not grow with the number of open connections; behind a proxy it uses
 httpx's own transport.
 
+Proxies: the connection's ``proxy`` extra, when set, carries every request (gateway,
+image URL checks, output downloads). Without it the environment's ``HTTPS_PROXY``,
+``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` apply as httpx reads them, except to
+loopback addresses, which no proxy can reach on the worker's behalf.
+
+Third-party URLs (an image to check, an output to copy) go through :func:`fetch_client`:
+the same timeouts, TLS and proxy rules, no base URL, no key, and no redirect followed
+by httpx (the callers follow them hop by hop, each hop checked).
+
 The connection itself is resolved once per event loop and connection id too
 (:func:`shared_settings`): on a triggerer every look-up is a round trip through the
 supervisor process, and a thousand triggers starting together would otherwise queue a
@@ -18,10 +27,13 @@ thousand of them before their first poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import threading
-from collections.abc import Callable, Coroutine
+import time
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -49,8 +61,26 @@ _Client = TypeVar("_Client", httpx.Client, httpx.AsyncClient)
 _lock = threading.Lock()
 _sync_clients: dict[tuple[Any, ...], httpx.Client] = {}
 _async_clients: dict[tuple[int, tuple[Any, ...]], tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]] = {}
+_fetch_clients: dict[tuple[Any, ...], httpx.Client] = {}
 _SettingsEntry = tuple[asyncio.AbstractEventLoop, float, "asyncio.Task[ConnectionSettings]"]
 _async_settings: dict[tuple[int, str], _SettingsEntry] = {}
+
+
+#: Loopback hosts an environment proxy never carries (it cannot reach this machine's).
+_LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
+
+
+def environment_proxies() -> dict[str, str]:
+    """The proxy variables of the environment that httpx would use (``http``, ``https``, ``all``)."""
+    found = urllib.request.getproxies()
+    return {scheme: found[scheme] for scheme in ("http", "https", "all") if found.get(scheme)}
+
+
+def proxy_options(settings: ConnectionSettings) -> dict[str, Any]:
+    """The connection's ``proxy`` for everything, or else the environment's (loopback direct)."""
+    if settings.proxy:
+        return {"proxy": settings.proxy, "trust_env": False}
+    return {"proxy": None, "trust_env": True, "mounts": {f"all://{host}": None for host in _LOOPBACK}}
 
 
 def client_options(settings: ConnectionSettings) -> dict[str, Any]:
@@ -59,7 +89,6 @@ def client_options(settings: ConnectionSettings) -> dict[str, Any]:
         "base_url": settings.base_url,
         "timeout": httpx.Timeout(settings.timeout),
         "verify": ssl_context(settings),
-        "proxy": settings.proxy,
         "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
         "limits": httpx.Limits(
             max_connections=POOL_CONNECTIONS,
@@ -67,15 +96,37 @@ def client_options(settings: ConnectionSettings) -> dict[str, Any]:
             keepalive_expiry=KEEPALIVE_EXPIRY,
         ),
         "follow_redirects": False,
-        "trust_env": False,
+        **proxy_options(settings),
     }
 
 
-def build(factory: Callable[..., _Client], settings: ConnectionSettings, **overrides: Any) -> _Client:
+def fetch_options(settings: ConnectionSettings) -> dict[str, Any]:
+    """What a client for third-party URLs (images, outputs) is built with: the gateway
+    client's timeouts, TLS and proxy rules, without base URL, key or redirects."""
+    return {
+        "timeout": httpx.Timeout(settings.timeout),
+        "verify": ssl_context(settings, tls=True),
+        "headers": {"User-Agent": USER_AGENT, "Accept": "*/*"},
+        "limits": httpx.Limits(
+            max_connections=POOL_CONNECTIONS,
+            max_keepalive_connections=POOL_CONNECTIONS,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        ),
+        "follow_redirects": False,
+        **proxy_options(settings),
+    }
+
+
+def build(
+    factory: Callable[..., _Client],
+    settings: ConnectionSettings,
+    options: Callable[[ConnectionSettings], dict[str, Any]] = client_options,
+    **overrides: Any,
+) -> _Client:
     """Build a client; options that cannot work (a missing CA bundle, an unsupported proxy
     scheme) are a configuration error no retry can fix."""
     try:
-        return factory(**{**client_options(settings), **overrides})
+        return factory(**{**options(settings), **overrides})
     except (OSError, ImportError, ValueError, TypeError) as exc:
         raise I2VConnectionConfigError(
             f"cannot build an HTTP client from the connection's verify_ssl/proxy settings: "
@@ -83,9 +134,9 @@ def build(factory: Callable[..., _Client], settings: ConnectionSettings, **overr
         ) from None
 
 
-def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
+def ssl_context(settings: ConnectionSettings, *, tls: bool = False) -> ssl.SSLContext:
     """What httpx makes of ``verify_ssl`` (certifi's bundle, no verification, or a CA file or
-    directory), built only when TLS can be used.
+    directory), built only when TLS can be used (``tls=True``: always).
 
     Loading the CA bundle costs 20-40 ms of CPU in every task process; a plain ``http://``
     gateway (the simulator, a gateway behind a TLS-terminating proxy) without an ``https``
@@ -94,7 +145,12 @@ def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
     """
     import certifi
 
-    tls = settings.base_url.startswith("https:") or (settings.proxy or "").startswith("https:")
+    proxies = [settings.proxy] if settings.proxy else list(environment_proxies().values())
+    tls = (
+        tls
+        or settings.base_url.startswith("https:")
+        or any(proxy.startswith("https:") for proxy in proxies if proxy)
+    )
     verify = settings.verify
     if not tls:
         return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -111,8 +167,9 @@ def ssl_context(settings: ConnectionSettings) -> ssl.SSLContext:
 
 
 def _async_client(**options: Any) -> httpx.AsyncClient:
-    """An async client over the LIFO pool, unless a proxy is configured (httpx's transport)."""
-    if not options.get("proxy"):
+    """An async client over the LIFO pool, unless a proxy may apply (httpx's transport then
+    routes each request through the proxy, or not, as the settings and NO_PROXY say)."""
+    if not options.get("proxy") and not environment_proxies():
         options["transport"] = LifoPool(
             ssl_context=options["verify"],
             max_connections=ASYNC_POOL_CONNECTIONS,
@@ -129,6 +186,66 @@ def sync_client(settings: ConnectionSettings) -> httpx.Client:
             client = build(httpx.Client, settings)
             _sync_clients[settings.client_key] = client
         return client
+
+
+def fetch_client(settings: ConnectionSettings) -> httpx.Client:
+    """The process-wide blocking client for third-party URLs (see :func:`fetch_options`)."""
+    with _lock:
+        client = _fetch_clients.get(settings.fetch_key)
+        if client is None or client.is_closed:
+            client = build(httpx.Client, settings, fetch_options)
+            _fetch_clients[settings.fetch_key] = client
+        return client
+
+
+#: Redirects followed for a third-party URL (an image, an output file).
+MAX_REDIRECTS = 5
+
+
+@contextlib.contextmanager
+def open_url(
+    settings: ConnectionSettings,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    check_hop: Callable[[httpx.URL], None] | None = None,
+    max_redirects: int = MAX_REDIRECTS,
+    deadline: float | None = None,
+) -> Iterator[httpx.Response]:
+    """``GET url`` through :func:`fetch_client`, following at most ``max_redirects`` redirects.
+
+    Each hop's URL is given to ``check_hop`` before anything is sent to it (it raises to
+    refuse that hop). Yields the final answer unread (stream it), closed on exit. A
+    redirect to a scheme other than http(s) is ``httpx.UnsupportedProtocol``; one
+    redirect too many is ``httpx.TooManyRedirects``. With a ``deadline``
+    (``time.monotonic()``), no hop waits past it (``httpx.TimeoutException``).
+    """
+    client = fetch_client(settings)
+    target = httpx.URL(url)
+    for _ in range(max_redirects + 1):
+        if target.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"a redirect leads to {target.scheme}://, not http(s)")
+        if check_hop is not None:
+            check_hop(target)
+        timeout: Any = httpx.USE_CLIENT_DEFAULT
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise httpx.TimeoutException("no time left for the next redirect")
+            timeout = httpx.Timeout(min(settings.timeout, left))
+        request = client.build_request("GET", target, headers=headers, timeout=timeout)
+        response = client.send(request, stream=True)
+        location = response.headers.get("Location")
+        if response.is_redirect and location:
+            response.close()
+            target = target.join(location)
+            continue
+        try:
+            yield response
+        finally:
+            response.close()
+        return
+    raise httpx.TooManyRedirects(f"more than {max_redirects} redirects")
 
 
 def async_client(settings: ConnectionSettings) -> httpx.AsyncClient:
@@ -200,5 +317,6 @@ def reset_clients() -> None:
     garbage collector)."""
     with _lock:
         _sync_clients.clear()
+        _fetch_clients.clear()
         _async_clients.clear()
         _async_settings.clear()

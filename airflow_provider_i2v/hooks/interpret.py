@@ -72,17 +72,44 @@ class TransientFailure(Exception):
 def interpret(
     call: Call, status: int, headers: Mapping[str, str], body: bytes, url: str = ""
 ) -> GenerationState:
-    """Turn one answer into a generation, a :class:`TransientFailure`, or a typed error."""
+    """Turn one answer into a generation, a :class:`TransientFailure`, or a typed error.
+
+    * A redirect (3xx) is never followed: the gateway does not redirect its API, so one
+      means the base URL is wrong (``http`` for ``https``, a moved host). Configuration
+      error; a create answered so created nothing.
+    * A 404 on a status lookup means "this id is gone" only when it is a JSON answer, as
+      the gateway gives; an HTML or other non-JSON 404 comes from something else (a
+      proxy, a web server at a wrong host or path) and is a configuration error that says
+      nothing about the generation, so it can never lead to a new payment.
+    * A status answer names the id that was asked for; another id is a malformed answer
+      (transient), never a result filed under the wrong generation.
+    """
     if 200 <= status < 300:
         try:
-            return parse_generation(decode_json(body))
+            state = parse_generation(decode_json(body))
         except MissingGenerationIdError as exc:
             # The vendor CLI treats a 200 without an id as a failed creation: nothing exists.
             said = f" ({exc.gateway_error.message})" if exc.gateway_error else ""
             raise TransientFailure(f"HTTP {status} but {exc}{said}", nothing_created=True) from None
         except MalformedResponseError as exc:
             raise TransientFailure(f"HTTP {status} but {exc}", nothing_created=False) from None
+        if call.generation_id is not None and not call.creates and state.generation_id != call.generation_id:
+            raise TransientFailure(
+                f"HTTP {status} but the answer is about generation {state.generation_id[:64]!r}, "
+                f"not {call.generation_id!r}: a malformed answer, not used",
+                nothing_created=False,
+            )
+        return state
     message = f"HTTP {status}: {error_message(body)}"
+    gid = call.generation_id
+    if 300 <= status < 400:
+        where = headers.get("Location") or "(no Location)"
+        raise I2VConnectionConfigError(
+            f"{url or call.path} answered a redirect (HTTP {status} to {where[:200]}): the connection's "
+            "base URL is not the gateway's (e.g. http:// where https:// is needed, or a moved host); "
+            "redirects are not followed. Nothing was created.",
+            generation_id=gid,
+        )
     kind = classify_status(status)
     if kind is ErrorKind.TRANSIENT:
         raise TransientFailure(
@@ -91,7 +118,6 @@ def interpret(
             nothing_created=proves_nothing_created(status),
             throttled=status == THROTTLED_STATUS,
         )
-    gid = call.generation_id
     if kind is ErrorKind.AUTH:
         raise I2VAuthenticationError(f"the API key was refused ({message})", generation_id=gid)
     if kind is ErrorKind.FORBIDDEN:
@@ -105,8 +131,23 @@ def interpret(
                 "gateway's base URL?",
                 generation_id=gid,
             )
+        if not _is_json_object(body):
+            raise I2VConnectionConfigError(
+                f"{url or call.path} answered HTTP 404 with a body that is not the gateway's JSON "
+                f"({error_message(body, limit=120)!r}): a proxy or a web server at a wrong host or "
+                "base path answered, not the Vtrix gateway. The generation is not taken to be gone; "
+                "check the connection's host.",
+                generation_id=gid,
+            )
         raise I2VGenerationNotFoundError(f"the gateway does not know it ({message})", generation_id=gid)
     raise I2VInvalidRequestError(f"the gateway refused the request ({message})", generation_id=gid)
+
+
+def _is_json_object(body: bytes) -> bool:
+    try:
+        return isinstance(decode_json(body), dict)
+    except MalformedResponseError:
+        return False
 
 
 #: Failures raised before the request left this machine: nothing can have been created.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ class Extra:
     kind: str  # JSON schema type: "number", "integer", "boolean" or "string"
     default: Any = None
     minimum: float | None = None
+    maximum: float | None = None
 
     def form_field(self) -> dict[str, Any]:
         """The ``conn-fields`` entry of the provider info (Airflow 3's declarative form)."""
@@ -39,6 +41,8 @@ class Extra:
             schema["default"] = self.default
         if self.minimum is not None:
             schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
         return {"label": self.label, "description": self.description, "schema": schema}
 
 
@@ -51,6 +55,7 @@ EXTRAS: tuple[Extra, ...] = (
         kind="number",
         default=30.0,
         minimum=0.1,
+        maximum=3600,
     ),
     Extra(
         "max_retries",
@@ -60,6 +65,7 @@ EXTRAS: tuple[Extra, ...] = (
         kind="integer",
         default=5,
         minimum=0,
+        maximum=100,
     ),
     Extra(
         "backoff_initial",
@@ -68,6 +74,7 @@ EXTRAS: tuple[Extra, ...] = (
         kind="number",
         default=1.0,
         minimum=0,
+        maximum=3600,
     ),
     Extra(
         "backoff_max",
@@ -76,6 +83,7 @@ EXTRAS: tuple[Extra, ...] = (
         kind="number",
         default=60.0,
         minimum=0,
+        maximum=3600,
     ),
     Extra(
         "verify_ssl",
@@ -87,8 +95,18 @@ EXTRAS: tuple[Extra, ...] = (
     Extra(
         "proxy",
         "Proxy URL",
-        "HTTP(S) proxy for gateway requests, e.g. http://proxy.internal:3128.",
+        "HTTP(S) proxy for gateway requests, image URL checks and output downloads, e.g. "
+        "http://proxy.internal:3128. Wins over HTTPS_PROXY/HTTP_PROXY/NO_PROXY; without it "
+        "those environment variables apply.",
         kind="string",
+    ),
+    Extra(
+        "allow_private_outputs",
+        "Allow private output URLs",
+        "Download output files from loopback, private or link-local addresses (a gateway "
+        "simulator on this machine, an in-house gateway). Off: such an output URL is refused.",
+        kind="boolean",
+        default=False,
     ),
 )
 _EXTRA = {extra.name: extra for extra in EXTRAS}
@@ -118,11 +136,18 @@ class ConnectionSettings:
     proxy: str | None = None
     backoff_initial: float = DEFAULT_BACKOFF_INITIAL
     backoff_max: float = DEFAULT_BACKOFF_MAX
+    #: Output downloads may go to loopback, private and link-local addresses.
+    allow_private_outputs: bool = False
 
     @functools.cached_property
     def client_key(self) -> tuple[Any, ...]:
         """What makes two HTTP clients different (the key is sent per request, not held)."""
         return (self.base_url, self.timeout, self.verify, self.proxy)
+
+    @functools.cached_property
+    def fetch_key(self) -> tuple[Any, ...]:
+        """What makes two clients for third-party URLs (images, outputs) different."""
+        return (self.timeout, self.verify, self.proxy)
 
     @functools.cached_property
     def account_key(self) -> tuple[str, str]:
@@ -150,6 +175,12 @@ class ConnectionSettings:
         if port and urlsplit(base_url).port is None:
             parts = urlsplit(base_url)
             base_url = urlunsplit(parts._replace(netloc=f"{parts.netloc}:{int(port)}"))
+        scheme = base_url.partition("://")[0].lower()
+        if scheme not in ("http", "https"):
+            raise InvalidConnectionError(
+                f"the gateway URL (host) must start with https:// or http://, not {scheme}:// "
+                f"({base_url.rpartition('@')[2][:100]!r})"
+            )
         api_key = (password or "").strip()
         if api_key and not _is_header_safe(api_key):
             # Never echo the key: a control character would also defeat log masking.
@@ -163,9 +194,10 @@ class ConnectionSettings:
             timeout=_number(extra, _EXTRA["timeout"]),
             max_retries=int(_number(extra, _EXTRA["max_retries"])),
             verify=_verify(extra),
-            proxy=_text(extra, "proxy"),
+            proxy=_proxy(extra),
             backoff_initial=_number(extra, _EXTRA["backoff_initial"]),
             backoff_max=_number(extra, _EXTRA["backoff_max"]),
+            allow_private_outputs=_flag(extra, _EXTRA["allow_private_outputs"]),
         )
 
 
@@ -184,17 +216,71 @@ def _lookup(extra: Mapping[str, Any], name: str) -> Any:
 
 
 def _number(extra: Mapping[str, Any], declared: Extra) -> float:
-    name, default, minimum = declared.name, float(declared.default), float(declared.minimum or 0.0)
+    """A finite number within the extra's declared range (integers for ``kind="integer"``).
+
+    ``float()`` alone would let ``"nan"`` through every comparison and make ``"inf"`` an
+    ``OverflowError`` later in ``int()``: both are refused here, naming the extra.
+    """
+    name, default = declared.name, float(declared.default)
     raw = _lookup(extra, name)
     if raw is None:
         return default
     try:
+        if isinstance(raw, bool):
+            raise TypeError("a boolean is not a number")
         value = float(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidConnectionError(f"connection extra {name!r} must be a number, got {raw!r}") from None
-    if value < minimum:
+    if not math.isfinite(value):
+        raise InvalidConnectionError(f"connection extra {name!r} must be a finite number, got {raw!r}")
+    if declared.kind == "integer" and not value.is_integer():
+        raise InvalidConnectionError(f"connection extra {name!r} must be a whole number, got {raw!r}")
+    minimum, maximum = declared.minimum, declared.maximum
+    if minimum is not None and value < minimum:
         raise InvalidConnectionError(f"connection extra {name!r} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidConnectionError(f"connection extra {name!r} must be <= {maximum}, got {value}")
     return value
+
+
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _flag(extra: Mapping[str, Any], declared: Extra) -> bool:
+    raw = _lookup(extra, declared.name)
+    if raw is None:
+        return bool(declared.default)
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidConnectionError(f"connection extra {declared.name!r} must be true or false, got {raw!r}")
+
+
+#: Proxy schemes httpx can use (``socks5`` needs the ``socksio`` package).
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def _proxy(extra: Mapping[str, Any]) -> str | None:
+    text = _text(extra, "proxy")
+    if text is None:
+        return None
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme.lower() in _PROXY_SCHEMES and bool(parts.hostname) and parts.port != 0
+    except ValueError:
+        usable = False
+    if not usable:
+        shown = text.rpartition("@")[2] if "@" in text else text  # never a proxy's credentials
+        raise InvalidConnectionError(
+            f"connection extra 'proxy' must be a URL such as http://proxy.internal:3128 "
+            f"(schemes {', '.join(_PROXY_SCHEMES)}), got {shown!r}"
+        )
+    return text
 
 
 def _text(extra: Mapping[str, Any], name: str) -> str | None:
@@ -209,8 +295,8 @@ def _verify(extra: Mapping[str, Any]) -> bool | str:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip()
-    if text.lower() in ("true", "1", "yes", "on"):
+    if text.lower() in _TRUE:
         return True
-    if text.lower() in ("false", "0", "no", "off"):
+    if text.lower() in _FALSE:
         return False
     return text  # a CA bundle path

@@ -4,9 +4,10 @@
 the create request carries, and refuses, before any request is sent (so before
 anything is paid for), every image the gateway would refuse:
 
-* a public ``http(s)`` URL is passed through unchanged. It is not fetched: the
-  gateway fetches it, and downloading it on the worker would only add a second
-  point of failure;
+* an ``http(s)`` URL is checked by reading only what the checks need (a ranged
+  ``GET`` of its first bytes; see ``_remote``) and then sent to the gateway unchanged,
+  which fetches it itself. ``check_url=False`` skips that check (a URL the gateway can
+  read but this worker cannot), and the log says so;
 * a ``data:image/...;base64,`` URL is strictly decoded and checked, and its declared
   media type must match what its bytes really are;
 * a local path (``str`` with ``~`` expanded, or ``os.PathLike``), an
@@ -24,8 +25,11 @@ base64 and is accepted.
 Every refusal is an :class:`~airflow_provider_i2v.exceptions.I2VInvalidRequestError`
 (the task fails at once, without retries) whose message names the field, the value
 seen (a data URL only by its header and length, never its bytes) and the limit. Only
-a storage failure while reading (network, I/O error) is a retryable
-:class:`~airflow_provider_i2v.exceptions.I2VError`.
+a storage failure while reading (network, I/O error, an image server's timeout or 5xx)
+is a retryable :class:`~airflow_provider_i2v.exceptions.I2VTransientError`.
+
+:func:`check_image_urls` checks the http(s) images of a batch concurrently, before
+its first create, and returns every bad one at once.
 
 Costs: sizes are checked from ``stat``/object-storage ``info``/base64 length before
 reading, reading stops at the limit, dimensions come from the header, and pixels are
@@ -39,10 +43,11 @@ neither Pillow nor Airflow (nor httpx or fsspec): both are loaded on first use.
 from __future__ import annotations
 
 import binascii
+import logging
 import os
 import reprlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -68,8 +73,19 @@ from airflow_provider_i2v.protocol import (
 
 if TYPE_CHECKING:
     from airflow_provider_i2v.exceptions import I2VError
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
-__all__ = ["PreparedImage", "prepare_first_frame_image"]
+__all__ = [
+    "URL_CHECK_CONCURRENCY",
+    "PreparedImage",
+    "check_image_urls",
+    "prepare_first_frame_image",
+    "prepare_image_urls",
+]
+
+log = logging.getLogger(__name__)
+#: URLs a batch checks at once.
+URL_CHECK_CONCURRENCY = 16
 
 _EXPECTED = "an http(s) URL, a data:image/...;base64, URL, a local file path or an ObjectStoragePath"
 #: Image bytes encoded per step (a multiple of 3, so no padding mid-stream).
@@ -90,27 +106,37 @@ class PreparedImage:
     kind: str
     #: Where it came from, safe to log (a path or URI; a data URL's header; never image bytes).
     source: str
-    #: ``"image/png"``...; ``None`` for http(s) URLs, which are not fetched.
+    #: ``"image/png"``...; ``None`` for an http(s) URL that was not checked.
     media_type: str | None
-    #: Size of the image bytes (not of the base64 text); ``None`` for http(s) URLs.
+    #: Size of the image bytes (not of the base64 text); ``None`` for an unchecked URL.
     size_bytes: int | None
     width: int | None
     height: int | None
+    #: For an http(s) URL: how many of its bytes the check read (``None``: not checked).
+    bytes_read: int | None = None
 
     def describe(self) -> str:
         """One log line, e.g. ``local file /data/a.png (PNG, 1.2 MB, 1280x720)``."""
         words = _KIND_WORDS.get(self.kind, self.kind)
         if self.media_type is None or self.size_bytes is None:
-            return f"{words} {self.source} (not fetched: the gateway reads it)"
+            return f"{words} {self.source} (not checked: the gateway reads it)"
         image_format = self.media_type.partition("/")[2].upper()
+        read = ""
+        if self.kind == "url" and self.bytes_read is not None:
+            read = f"; checked from its first {format_bytes(self.bytes_read)}"
         return (
             f"{words} {self.source} ({image_format}, {format_bytes(self.size_bytes)}, "
-            f"{self.width}x{self.height})"
+            f"{self.width}x{self.height}{read})"
         )
 
 
 def prepare_first_frame_image(
-    value: object, spec: ModelSpec = MINIMAX_I2V_01_LIVE, *, field: str = "first_frame_image"
+    value: object,
+    spec: ModelSpec = MINIMAX_I2V_01_LIVE,
+    *,
+    field: str = "first_frame_image",
+    check_url: bool = True,
+    settings: ConnectionSettings | None = None,
 ) -> PreparedImage:
     """Check ``value`` against ``spec``'s image rules and return what the request should carry.
 
@@ -119,12 +145,18 @@ def prepare_first_frame_image(
     or an ``ObjectStoragePath``. The size limit (``spec.image_max_bytes``) applies to
     the image bytes, not to the base64 text, which is about a third longer.
 
+    An http(s) URL is fetched in part and checked (``check_url=False``: passed through
+    unchecked, and a warning says so); ``settings`` are the ``i2v`` connection's, whose
+    timeout, TLS verification and proxy apply (``None``: the defaults, the
+    environment's proxy variables).
+
     :raises I2VInvalidRequestError: the gateway would refuse the image (or the value
         is of no accepted kind); the message names ``field``, the value and the limit.
-    :raises I2VError: reading from storage failed in a way a retry may fix.
+    :raises I2VTransientError: reading from storage or from the image's server failed
+        in a way a retry may fix.
     """
     try:
-        return _prepare(value, spec)
+        return _prepare(value, spec, check_url, settings, field)
     except Refusal as refusal:
         raise _error(f"{field}: {refusal}") from None
     except ReadFailure as failure:
@@ -138,12 +170,77 @@ def prepare_first_frame_image(
 
 def _error(message: str, *, retryable: bool = False) -> I2VError:
     # Imported here: the exceptions module imports Airflow, which this module must not load eagerly.
-    from airflow_provider_i2v.exceptions import I2VError, I2VInvalidRequestError
+    from airflow_provider_i2v.exceptions import I2VInvalidRequestError, I2VTransientError
 
-    return I2VError(message) if retryable else I2VInvalidRequestError(message)
+    return I2VTransientError(message) if retryable else I2VInvalidRequestError(message)
 
 
-def _prepare(value: object, spec: ModelSpec) -> PreparedImage:
+def check_image_urls(
+    urls: Sequence[object],
+    *,
+    model: ModelSpec = MINIMAX_I2V_01_LIVE,
+    settings: ConnectionSettings | None = None,
+    concurrency: int = URL_CHECK_CONCURRENCY,
+    field: str = "images",
+) -> dict[int, I2VError]:
+    """Check every http(s) image of ``urls`` at once (``concurrency`` at a time); return
+    ``{index: error}`` for each bad one, empty when all are fine.
+
+    Items that are not http(s) URLs are skipped (files and data URLs are checked where
+    they are read). Each error is what :func:`prepare_first_frame_image` raises for that
+    item, its message starting ``"<field>[<index>]: "``: an
+    :class:`~airflow_provider_i2v.exceptions.I2VInvalidRequestError` for an image the
+    gateway would refuse, an :class:`~airflow_provider_i2v.exceptions.I2VTransientError`
+    for one that could not be checked now. Threads, not an event loop: a worker calls it,
+    from synchronous code, before its first create.
+    """
+    return prepare_image_urls(urls, model=model, settings=settings, concurrency=concurrency, field=field)[1]
+
+
+def prepare_image_urls(
+    urls: Sequence[object],
+    *,
+    model: ModelSpec = MINIMAX_I2V_01_LIVE,
+    settings: ConnectionSettings | None = None,
+    concurrency: int = URL_CHECK_CONCURRENCY,
+    field: str = "images",
+) -> tuple[dict[int, PreparedImage], dict[int, I2VError]]:
+    """:func:`check_image_urls`, also returning the checked images: ``({index: image},
+    {index: error})``. A :class:`PreparedImage` given back to
+    :func:`prepare_first_frame_image` is returned as it is, so the items need not be
+    fetched a second time (nor logged as unchecked)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    indexed = [(i, url) for i, url in enumerate(urls) if isinstance(url, str) and _is_http(url)]
+    if not indexed:
+        return {}, {}
+
+    def check(item: tuple[int, str]) -> tuple[int, PreparedImage | I2VError]:
+        from airflow_provider_i2v.exceptions import I2VError
+
+        index, url = item
+        try:
+            return index, prepare_first_frame_image(url, model, field=f"{field}[{index}]", settings=settings)
+        except I2VError as exc:
+            return index, exc
+
+    workers = max(1, min(concurrency, len(indexed)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="i2v-url") as pool:
+        results = list(pool.map(check, indexed))
+    good = {index: found for index, found in results if isinstance(found, PreparedImage)}
+    bad = {index: found for index, found in results if not isinstance(found, PreparedImage)}
+    return good, bad
+
+
+def _is_http(text: str) -> bool:
+    return text.strip()[:8].lower().startswith(("http://", "https://"))
+
+
+def _prepare(
+    value: object, spec: ModelSpec, check_url: bool, settings: ConnectionSettings | None, field: str
+) -> PreparedImage:
+    if isinstance(value, PreparedImage):
+        return value  # checked already (prepare_image_urls)
     storage_path = _as_object_storage_path(value)
     if storage_path is not None:
         return _from_object_storage(storage_path, spec)
@@ -157,7 +254,7 @@ def _prepare(value: object, spec: ModelSpec) -> PreparedImage:
         if head.startswith(("http://", "https://")):
             if not is_http_url(text):
                 raise Refusal(f"{describe_image_reference(text)!r} is not a valid http(s) URL (no host)")
-            return PreparedImage(text, "url", _loggable_url(text), None, None, None, None)
+            return _from_url(text, spec, check_url, settings, field)
         if head.startswith("data:"):
             return _from_data_url(text, spec)
         if URI_SCHEME.match(text):
@@ -268,6 +365,30 @@ def _from_data_url(text: str, spec: ModelSpec) -> PreparedImage:
     canonical = f"data:{facts.media_type};base64,"
     url = text if start == len(canonical) and text.startswith(canonical) else canonical + text[start:]
     return PreparedImage(url, "data_url", source, facts.media_type, size, facts.width, facts.height)
+
+
+def _from_url(
+    url: str, spec: ModelSpec, check_url: bool, settings: ConnectionSettings | None, field: str
+) -> PreparedImage:
+    """Check the image at ``url`` (unless told not to); the request carries ``url`` unchanged."""
+    source = _loggable_url(url)
+    if not check_url:
+        log.warning(
+            "%s: the http(s) URL %s was NOT checked (check_image_url=False): the gateway reads it as it "
+            "is, and an image it refuses is found out only after the create",
+            field,
+            source,
+        )
+        return PreparedImage(url, "url", source, None, None, None, None)
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
+    from airflow_provider_i2v.images._remote import check_remote_image
+
+    options = settings or ConnectionSettings(base_url="https://unused.invalid", api_key="")
+    found = check_remote_image(url, spec, f"http(s) URL {source}", options)
+    facts = found.facts
+    return PreparedImage(
+        url, "url", source, facts.media_type, found.size, facts.width, facts.height, found.bytes_read
+    )
 
 
 def _loggable_url(url: str) -> str:

@@ -127,15 +127,25 @@ def inspect_image(data: bytes, spec: ModelSpec, label: str) -> ImageFacts:
     Cheap checks come first (format and size from the header), the integrity walk
     last, so a wrong image is refused before any of its data is scanned.
     """
+    facts = inspect_header(data, spec, label)
+    problem = integrity_problem(data, facts.format)
+    if problem is not None:
+        raise Refusal(f"{label} is a corrupt or truncated {facts.format} image: {problem}")
+    return facts
+
+
+def inspect_header(data: bytes, spec: ModelSpec, label: str) -> ImageFacts:
+    """The checks that need only the first bytes: format and pixel rules, no integrity walk.
+
+    What :func:`inspect_image` runs first; an http(s) image is checked with it from a
+    ranged read of its first bytes.
+    """
     if not data:
         raise Refusal(f"{label} is empty (0 bytes); it holds no image")
     image_format, width, height = _read_header(data, spec, label)
     problems = dimension_problems(width, height, spec)
     if problems:
         raise Refusal(f"{label} is {width}x{height} pixels: " + "; ".join(problems))
-    problem = integrity_problem(data, image_format)
-    if problem is not None:
-        raise Refusal(f"{label} is a corrupt or truncated {image_format} image: {problem}")
     return ImageFacts(image_format, spec.image_media_types[image_format], width, height)
 
 

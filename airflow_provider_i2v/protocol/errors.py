@@ -33,7 +33,8 @@ def normalise_error_code(raw: Any) -> str | None:
     if isinstance(raw, float) and raw.is_integer():
         return f"{int(raw):09d}"
     text = str(raw).strip()
-    if text.isdigit() and len(text) <= 9:
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() refuses or misreads.
+    if text.isascii() and text.isdigit() and len(text) <= 9:
         return f"{int(text):09d}"
     return text or None
 

@@ -30,11 +30,38 @@ def test_a_running_answer_is_a_state() -> None:
     assert (state.generation_id, state.progress) == ("g1", 0.4)
 
 
-@pytest.mark.parametrize("body", [b"<html>not found</html>", b"", {"message": "task not found"}])
-def test_a_404_on_a_poll_is_an_unknown_generation_whatever_its_body(body: Any) -> None:
+def test_a_json_404_on_a_poll_is_an_unknown_generation() -> None:
     with pytest.raises(e.I2VGenerationNotFoundError) as caught:
-        answer(POLL, 404, body)
+        answer(POLL, 404, {"message": "task not found"})
     assert not isinstance(caught.value, e.I2VNonRetryableError)
+
+
+@pytest.mark.parametrize("body", [b"<html>not found</html>", b"", b"Not Found", b'["not", "an object"]'])
+def test_a_non_json_404_on_a_poll_is_a_configuration_error_never_gone(body: bytes) -> None:
+    """A proxy's or a web server's 404 says nothing about the generation: calling it gone
+    would make the caller pay for a new one while it may still be rendering."""
+    with pytest.raises(e.I2VConnectionConfigError, match="not the Vtrix gateway") as caught:
+        answer(POLL, 404, body)
+    assert not isinstance(caught.value, e.I2VGenerationNotFoundError)
+    assert caught.value.generation_id == "g1"
+
+
+def test_an_answer_about_another_id_is_refused_as_malformed() -> None:
+    with pytest.raises(TransientFailure, match="about generation 'g2', not 'g1'"):
+        answer(POLL, 200, {"id": "g2", "status": "completed", "output": [{"url": "http://x/v.mp4"}]})
+
+
+def test_a_create_answer_names_its_new_id() -> None:
+    assert answer(CREATE, 200, {"id": "new1", "status": "queued"}).generation_id == "new1"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("call", [POLL, CREATE], ids=["poll", "create"])
+def test_a_redirect_from_the_gateway_is_a_configuration_error(status: int, call: Call) -> None:
+    """E.g. http:// answered with a redirect to https://: the base URL is wrong; a 3xx is not
+    a refusal of the request (no retry, and for a create: nothing was created)."""
+    with pytest.raises(e.I2VConnectionConfigError, match=r"redirect .*https://gw\.example/x"):
+        answer(call, status, b"", {"Location": "https://gw.example/x"})
 
 
 def test_a_404_on_the_create_endpoint_is_a_configuration_error() -> None:

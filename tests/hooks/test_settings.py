@@ -48,3 +48,54 @@ def test_port_of_a_connection_uri_is_kept() -> None:
     )
     # A port already in the host wins.
     assert ConnectionSettings.from_connection("http://h:1", "k", {}, None, 2).base_url == "http://h:1"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"max_retries": "nan"},
+        {"max_retries": "inf"},
+        {"max_retries": 2.5},
+        {"max_retries": 1000},
+        {"timeout": "nan"},
+        {"timeout": float("nan")},
+        {"timeout": "-inf"},
+        {"timeout": "1e400"},
+        {"timeout": True},
+        {"backoff_initial": "nan"},
+        {"backoff_max": "inf"},
+        {"backoff_max": -1},
+        {"allow_private_outputs": "maybe"},
+        {"proxy": "proxy.internal:3128"},
+        {"proxy": "ftp://proxy.internal"},
+        {"proxy": "http://[::1"},
+    ],
+    ids=repr,
+)
+def test_every_extra_is_checked_and_a_bad_one_is_named(extra: dict[str, object]) -> None:
+    """``float("nan")`` passes every comparison and ``int(float("inf"))`` raises OverflowError:
+    both must be the connection error that names the extra, never a crash or a silent NaN."""
+    with pytest.raises(InvalidConnectionError, match=repr(next(iter(extra)))):
+        ConnectionSettings.from_connection(None, "k", extra)
+
+
+def test_a_proxys_credentials_are_not_repeated_in_the_error() -> None:
+    with pytest.raises(InvalidConnectionError) as caught:
+        ConnectionSettings.from_connection(None, "k", {"proxy": "proxy:secret@host"})
+    assert "secret" not in str(caught.value)
+
+
+def test_private_outputs_are_refused_unless_the_connection_allows_them() -> None:
+    assert ConnectionSettings.from_connection(None, "k", {}).allow_private_outputs is False
+    for raw in (True, "true", "1", "on"):
+        s = ConnectionSettings.from_connection(None, "k", {"allow_private_outputs": raw})
+        assert s.allow_private_outputs is True
+    refused = ConnectionSettings.from_connection(None, "k", {"allow_private_outputs": "false"})
+    assert refused.allow_private_outputs is False
+
+
+@pytest.mark.parametrize("host", ["htps://cloud.vtrix.ai", "ftp://127.0.0.1:21", "ws://gw.example"])
+def test_a_gateway_url_that_is_not_http_is_refused_when_resolved(host: str) -> None:
+    """Refused before any create is prepared, so no intent is ever recorded for it."""
+    with pytest.raises(InvalidConnectionError, match="must start with https:// or http://"):
+        ConnectionSettings.from_connection(host, "k", {})

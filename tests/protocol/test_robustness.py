@@ -114,3 +114,17 @@ def test_every_wire_spelling_reads_back_as_its_status() -> None:
 def test_only_408_and_429_among_transient_statuses_prove_nothing_was_created() -> None:
     transient = [s for s in range(400, 600) if p.classify_status(s) is p.ErrorKind.TRANSIENT]
     assert [s for s in transient if p.proves_nothing_created(s)] == [408, 429]
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "¹²³", " ² "])
+def test_non_ascii_digits_are_a_code_as_written_never_a_crash(raw: str) -> None:
+    """``"²".isdigit()`` is true but ``int("²")`` raises: such a code is kept as text."""
+    assert p.normalise_error_code(raw) == raw.strip()
+    error = p.GenerationError.from_payload({"code": raw, "message": "m"})
+    assert error.code == raw.strip()
+
+
+@given(st.text(max_size=20))
+@settings(max_examples=300)
+def test_any_code_text_normalises_without_raising(raw: str) -> None:
+    p.normalise_error_code(raw)
