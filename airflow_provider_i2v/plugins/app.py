@@ -208,6 +208,8 @@ async def _add_live(live: LiveStatus, page_rows: list[dict[str, Any]]) -> None:
         return
     found = await live.lookup(wanted)
     for r in page_rows:
+        if r["status"] != "submitted":
+            continue
         state = found.get((r["conn_id"], r["generation_id"]))
         if state is not None:
             r["live"] = state.as_dict()
