@@ -28,7 +28,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -92,7 +92,6 @@ def record(rng: random.Random, now: float, number: int) -> dict[str, Any]:
 def seed(engine: Any, generations: int) -> None:
     import airflow.models.dagrun  # noqa: F401  (the table task_state_store's foreign key names)
     from airflow.models.task_state_store import TaskStateStoreModel
-
     from sqlalchemy import text
 
     with engine.begin() as conn:  # the one column of dag_run the foreign key needs
@@ -156,10 +155,10 @@ class Result:
 
 
 def time_queries(engine: Any, database: str, repeat: int) -> list[Result]:
+    from airflow.api_fastapi.core_api.security import get_user
     from fastapi.testclient import TestClient
     from sqlalchemy.orm import sessionmaker
 
-    from airflow.api_fastapi.core_api.security import get_user
     from airflow_provider_i2v.plugins import app as app_module
 
     dag_ids = {f"dag_{d:02d}" for d in range(DAGS)}
