@@ -10,6 +10,14 @@ edge3 provider does. The UI entries are plain dicts.
   UI at ``/plugin/video-generations``), and a "Video generations" tab on every task
   instance that opens the page filtered to that task instance (on Airflow 3.3 a tab
   cannot be limited to some operators; on other tasks it says there is nothing).
+
+Registration. Airflow 3.3 documents provider plugins as ``plugins`` in the provider info,
+and that is where this one is declared; but 3.3.2 loads those only with ``[core]
+lazy_discover_providers = False`` (``plugins_manager._get_plugins``), and the default is
+True. So the package also names :data:`entry_point_plugin` in the ``airflow.plugins``
+entry-point group, which Airflow always reads: it is this class when the provider info's
+plugins are skipped, and None (ignored by Airflow) when they are loaded, so the plugin is
+registered exactly once either way.
 """
 
 from __future__ import annotations
@@ -82,3 +90,13 @@ class VideoGenerationsPlugin(AirflowPlugin):
     external_views = build_external_views(_configured_base_path())
     if running_on_api_server():
         fastapi_apps = build_fastapi_apps()
+
+
+def _entry_point_plugin() -> type[AirflowPlugin] | None:
+    from airflow import settings
+
+    return VideoGenerationsPlugin if settings.LAZY_LOAD_PROVIDERS else None
+
+
+#: What the ``airflow.plugins`` entry point names (see the module's docstring).
+entry_point_plugin = _entry_point_plugin()

@@ -86,3 +86,29 @@ def test_on_the_api_server_the_app_and_the_views_are_there(tmp_path: Path) -> No
     assert destination == "task_instance"
     for placeholder in ("{DAG_ID}", "{RUN_ID}", "{TASK_ID}", "{MAP_INDEX}"):
         assert placeholder in href
+
+
+@pytest.mark.parametrize(("lazy", "expected"), [("True", "VideoGenerationsPlugin"), ("False", "None")])
+def test_the_entry_point_registers_the_plugin_once_whatever_lazy_discovery_says(
+    tmp_path: Path, lazy: str, expected: str
+) -> None:
+    """3.3.2 reads provider-info plugins only when provider discovery is not lazy: the entry
+    point stands in for them otherwise, and steps aside (None: skipped by Airflow) when not."""
+    script = (
+        "import airflow_provider_i2v.plugins.generations as g; "
+        "print(getattr(g.entry_point_plugin, '__name__', g.entry_point_plugin))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "AIRFLOW_HOME": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(REPO),
+            "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": lazy,
+        },
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == expected
