@@ -413,6 +413,12 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
             shoot(page, f"generations-page-{theme}")
         page.emulate_media(color_scheme="light")
 
+        # A laptop's width: the rows fit without scrolling sideways.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        assert frame.locator(".table-wrap").evaluate("w => w.scrollWidth <= w.clientWidth")
+        shoot(page, "generations-page-laptop")
+        page.set_viewport_size({"width": browser.VIEWPORT_WIDTH, "height": browser.VIEWPORT_HEIGHT})
+
         # From the task instance to its rows: the tab of the batch task.
         tab = open_page(
             page, f"{base}/dags/{OPEN_DAG}/runs/{runs[OPEN_DAG]}/tasks/batch/plugin/video-generations-task"

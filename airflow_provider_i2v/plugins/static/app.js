@@ -76,7 +76,7 @@
     var label = r.dag_id + " / " + r.task_id + (r.map_index >= 0 ? " [" + r.map_index + "]" : "");
     var a = el("a", { href: base + r.ti_path, target: "_top", title: "Open the task instance", text: label });
     var sub = r.run_id + (r.item !== null ? " · item " + r.item : "");
-    return el("td", {}, [a, el("div", { className: "sub", text: sub })]);
+    return el("td", { className: "ti" }, [a, el("div", { className: "sub", text: sub })]);
   }
 
   function statusCell(r) {
@@ -100,10 +100,10 @@
   }
 
   function videoCell(r) {
-    if (!r.preview) return el("td", { className: "sub", text: r.status === "completed" ? "no link kept" : "–" });
+    if (!r.preview) return el("td", { className: "video sub", text: r.status === "completed" ? "no link kept" : "–" });
     var b = el("button", { type: "button", text: "▶ Play", "data-kind": r.preview.kind });
     b.addEventListener("click", function () { openPreview(r); });
-    return el("td", {}, [b, el("div", { className: "sub", text: r.preview.kind === "kept" ? "kept copy" : "gateway link" })]);
+    return el("td", { className: "video" }, [b, el("div", { className: "sub", text: r.preview.kind === "kept" ? "kept copy" : "gateway link" })]);
   }
 
   function openPreview(r) {
