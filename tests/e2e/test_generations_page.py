@@ -155,7 +155,13 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
     gateway = Gateway(e2e_simulator_server.url)
     ids = {
         name: gateway.create(colour)
-        for name, colour in [("kept", "red"), ("linked", "green"), ("item0", "blue"), ("secret", "purple")]
+        for name, colour in [
+            ("kept", "red"),
+            ("linked", "green"),
+            ("expired", "yellow"),
+            ("item0", "blue"),
+            ("secret", "purple"),
+        ]
     }
     kept_dir = tmp_path_factory.mktemp("kept-videos")
     first = completed_record(gateway, ids["kept"])
@@ -170,6 +176,10 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
         }
     ]
     first["video_urls"] = ["http://127.0.0.1:9/expired-link.mp4"]  # the link died; the kept copy plays
+    expired = completed_record(gateway, ids["expired"])
+    # What a link looks like once the gateway stopped serving it (the simulator's links do
+    # not expire): the same address for a file it does not have.
+    expired["video_urls"] = [expired["video_urls"][0].replace(ids["expired"], "expiredlink000000000")]
     sim.configure(generation_seconds=600)
     rendering = gateway.create("orange")
     now = time.time()
@@ -177,6 +187,7 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
         "single": [
             first,
             completed_record(gateway, ids["linked"]),
+            expired,
             {
                 "generation_id": None,
                 "conn_id": CONN_ID,
@@ -209,7 +220,11 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
     return {
         "open": opened,
         "secret": secret,
-        "open_ids": {ids["kept"], ids["linked"], ids["item0"], rendering},
+        "open_ids": {ids["kept"], ids["linked"], ids["expired"], ids["item0"], rendering},
+        "open_rows": len(opened["single"]) + len(opened["batch"]),
+        "expired_id": ids["expired"],
+        "kept_id": ids["kept"],
+        "linked_id": ids["linked"],
         "secret_id": ids["secret"],
         "open_cost": sum(costs, Decimal(0)),
         "secret_cost": Decimal(secret["single"][0]["cost"]),
@@ -227,6 +242,13 @@ def team_stack(
     records: dict[str, Any],
 ) -> AirflowStack:
     """An Airflow whose DAG ``i2v_ui_restricted`` belongs to team_b; ``viewer`` is in team_a only."""
+    from importlib.metadata import entry_points
+
+    registered = {ep.value for ep in entry_points(group="airflow.plugins")}
+    assert "airflow_provider_i2v.plugins.generations:entry_point_plugin" in registered, (
+        "the package does not name the plugin in the airflow.plugins entry-point group "
+        "(pyproject.toml), and Airflow 3.3.2 skips provider-info plugins by default"
+    )
     if airflow_mode.database != "sqlite":
         pytest.skip("the two-start multi-team set-up needs the SQLite metadata database to survive a restart")
     root = tmp_path_factory.mktemp("ui-bundles")
@@ -330,9 +352,9 @@ def row_ids(frame: FrameLocator) -> set[str]:
     return {rows.nth(i).get_attribute("data-generation") or "" for i in range(rows.count())}
 
 
-def play(frame: FrameLocator, kind: str) -> float:
-    """Play the first row's video of ``kind`` (kept | gateway); its duration once it plays."""
-    frame.locator(f"button[data-kind='{kind}']").first.click()
+def play(frame: FrameLocator, generation_id: str, kind: str) -> float:
+    """Play a row's video of ``kind`` (kept | gateway); its duration once it plays."""
+    frame.locator(f"#rows tbody tr[data-generation='{generation_id}'] button[data-kind='{kind}']").click()
     video = frame.locator("#pv-video")
     return float(
         video.evaluate(
@@ -368,9 +390,10 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
         # The page in the navigation, as the admin: every generation of both DAGs.
         frame = open_page(page, f"{base}/plugin/video-generations")
         assert row_ids(frame) >= records["open_ids"] | {records["secret_id"]}
-        assert frame.locator("#rows tbody tr[data-status]").count() == 7
+        everything = records["open_rows"] + 1
+        assert frame.locator("#rows tbody tr[data-status]").count() == everything
         total = records["open_cost"] + records["secret_cost"]
-        assert frame.locator("#t-count").inner_text() == "7"
+        assert frame.locator("#t-count").inner_text() == str(everything)
         assert Decimal(frame.locator("#t-cost").inner_text().lstrip("$")) == total
         assert frame.locator("#t-failures").inner_text() == "2"  # 1026 and the uncertain create
         by_dag = frame.locator("#by-dag tbody tr")
@@ -383,7 +406,7 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
         # A row links to its task instance (the top window, the UI's route).
         link = frame.locator("#rows tbody tr[data-status='failed'] a").first
         assert link.get_attribute("href") == (
-            f"/dags/{OPEN_DAG}/runs/{runs[OPEN_DAG]}/tasks/generate/mapped/2".replace(":", "%3A").replace(
+            f"/dags/{OPEN_DAG}/runs/{runs[OPEN_DAG]}/tasks/generate/mapped/3".replace(":", "%3A").replace(
                 "+", "%2B"
             )
         )
@@ -391,19 +414,28 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
 
         # Filters narrow the rows.
         reloaded(frame, lambda: frame.locator("#f-dag").select_option(OPEN_DAG))
-        assert frame.locator("#rows tbody tr[data-status]").count() == 6
+        assert frame.locator("#rows tbody tr[data-status]").count() == records["open_rows"]
         assert Decimal(frame.locator("#t-cost").inner_text().lstrip("$")) == records["open_cost"]
         reloaded(frame, lambda: frame.locator("#f-status").select_option("failed"))
         assert frame.locator("#rows tbody tr[data-status]").count() == 1
         assert "1026" in frame.locator("#rows tbody").inner_text()
         reloaded(frame, lambda: frame.locator("#f-clear").click())
-        assert frame.locator("#rows tbody tr[data-status]").count() == 7
+        assert frame.locator("#rows tbody tr[data-status]").count() == everything
 
         # Videos play in the page: the kept copy (served by the api-server) and a gateway link.
-        assert play(frame, "kept") > 0
+        assert play(frame, records["kept_id"], "kept") > 0
         assert "kept copy" in frame.locator("#pv-source").inner_text()
-        assert play(frame, "gateway") > 0
+        assert play(frame, records["linked_id"], "gateway") > 0
         assert "gateway" in frame.locator("#pv-source").inner_text()
+        assert frame.locator("#pv-error").is_hidden()
+
+        # A link the gateway no longer serves: the page says it expired, and what to do.
+        expired_row = frame.locator(f"#rows tbody tr[data-generation='{records['expired_id']}']")
+        expired_row.locator("button[data-kind='gateway']").click()
+        error = frame.locator("#pv-error")
+        error.wait_for()
+        assert "expired" in error.inner_text()
+        assert "output_dir" in error.inner_text()
 
         # Screenshots in both themes (the UI follows the system's; the page follows the UI).
         for theme in ("light", "dark"):
@@ -440,7 +472,7 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
         ids = row_ids(frame)
         assert records["secret_id"] not in ids
         assert records["open_ids"] <= ids
-        assert frame.locator("#rows tbody tr[data-status]").count() == 6
+        assert frame.locator("#rows tbody tr[data-status]").count() == records["open_rows"]
         assert Decimal(frame.locator("#t-cost").inner_text().lstrip("$")) == records["open_cost"]
         options = frame.locator("#f-dag option").all_inner_texts()
         assert SECRET_DAG not in options
