@@ -249,3 +249,37 @@ def test_the_page_and_its_assets_are_served_from_the_package(db: MetadataDB, aut
 
     for url in re.findall(r'(?:src|href)="([^"]+)"', page.text):
         assert not url.startswith(("http:", "https:", "//")), url
+
+
+def test_database_work_runs_in_a_worker_thread_never_on_the_event_loop(
+    db: MetadataDB, auth: FakeAuthManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from airflow_provider_i2v.plugins import app as app_module
+
+    where: list[str] = []
+
+    def on_loop() -> str:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return "thread"
+        return "loop"
+
+    original_page = app_module.rows.page
+    original_readable = app_module.readable_dag_ids
+
+    def page(*args: object, **kwargs: object) -> dict:
+        where.append(on_loop())
+        return original_page(*args, **kwargs)  # type: ignore[arg-type]
+
+    def readable(user: object) -> set[str]:
+        where.append(on_loop())
+        return original_readable(user)
+
+    monkeypatch.setattr(app_module.rows, "page", page)
+    monkeypatch.setattr(app_module, "readable_dag_ids", readable)
+    seed(db)
+    assert get(make_client(db, "alice"))["total"] == 5
+    assert where == ["thread", "thread"]
