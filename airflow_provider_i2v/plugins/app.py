@@ -49,9 +49,9 @@ def readable_dag_ids(user: Any) -> set[str]:
 
 
 def may_read_dag(user: Any, dag_id: str) -> bool:
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
-
-    return bool(auth_manager().is_authorized_dag(method="GET", details=DagDetails(id=dag_id), user=user))
+    """The same question as the rows ask (``is_authorized_dag`` without the DAG's team would
+    let a multi-team user past a team's DAG)."""
+    return dag_id in readable_dag_ids(user)
 
 
 def _session() -> Any:

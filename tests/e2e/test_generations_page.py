@@ -214,7 +214,11 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
             },
         },
     }
-    secret = {"single": [completed_record(gateway, ids["secret"])], "batch": {}}
+    secret_record = completed_record(gateway, ids["secret"])
+    secret_file = kept_dir / f"{ids['secret']}.mp4"
+    secret_file.write_bytes(gateway.http.get(secret_record["video_urls"][0]).content)
+    secret_record["files"] = [{"uri": secret_file.as_uri(), "size": secret_file.stat().st_size}]
+    secret = {"single": [secret_record], "batch": {}}
     costs = [Decimal(r["cost"]) for r in (*opened["single"], *opened["batch"].values()) if r.get("cost")]
     gateway.http.close()
     return {
@@ -451,6 +455,16 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
         shoot(page, "generations-page-laptop")
         page.set_viewport_size({"width": browser.VIEWPORT_WIDTH, "height": browser.VIEWPORT_HEIGHT})
 
+        admin_file_status = page.request.get(
+            f"{base}/i2v/api/file",
+            params={
+                "dag_id": SECRET_DAG,
+                "run_id": runs[SECRET_DAG],
+                "task_id": "generate",
+                "map_index": "0",
+            },
+        ).status
+
         # From the task instance to its rows: the tab of the batch task.
         tab = open_page(
             page, f"{base}/dags/{OPEN_DAG}/runs/{runs[OPEN_DAG]}/tasks/batch/plugin/video-generations-task"
@@ -463,6 +477,7 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
     finally:
         page.close()
 
+    assert admin_file_status == 200
     # A user the auth manager does not let read the restricted DAG does not see its rows.
     viewer = context.new_page()
     context.clear_cookies()
@@ -481,6 +496,14 @@ def test_the_page_shows_plays_filters_links_and_hides_what_a_user_may_not_read(
         )
         assert asked.ok
         assert asked.json()["total"] == 0
+        # Nor its kept file, which the admin gets.
+        secret_file = {
+            "dag_id": SECRET_DAG,
+            "run_id": runs[SECRET_DAG],
+            "task_id": "generate",
+            "map_index": "0",
+        }
+        assert viewer.request.get(f"{base}/i2v/api/file", params=secret_file).status == 404
         shoot(viewer, "generations-page-viewer")
     except BaseException:
         shoot(viewer, "generations-page-viewer-failure")

@@ -42,9 +42,6 @@ class FakeAuthManager:
         self.asked.append(user.name)
         return set(self.readable.get(user.name, set()))
 
-    def is_authorized_dag(self, *, method: str, user: FakeUser, details: Any = None, **_: Any) -> bool:
-        return method == "GET" and details is not None and details.id in self.readable.get(user.name, set())
-
 
 class MetadataDB:
     """A SQLite file holding Airflow's ``task_state_store`` table."""
