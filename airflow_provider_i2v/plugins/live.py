@@ -5,8 +5,9 @@ meanwhile cannot write ``task_state_store``. So the page asks the gateway (a fre
 for the rows it shows, and only those:
 
 * at most :data:`MAX_LOOKUPS` ids per request (a page, never the table);
-* at most :data:`CONCURRENCY` at once, all of them within :data:`TOTAL_TIMEOUT` seconds
-  (what is not back by then is reported as "not known yet" and cancelled);
+* at most :data:`CONCURRENCY` at once in the process, however many requests ask;
+* all of a request's look-ups within :data:`TOTAL_TIMEOUT` seconds (what is not back by
+  then is reported as "no answer in time" and cancelled);
 * answers are kept :data:`TTL` seconds, and concurrent requests for one id share one call;
 * on the api-server's event loop, through the provider's hook and its shared per-loop
   HTTP client; the connection is resolved (a database read) in a worker thread.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +79,10 @@ class LiveStatus:
         self._cache: dict[tuple[str, str], tuple[float, Live]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Future[Live]] = {}
         self._hooks: dict[str, tuple[float, Any]] = {}
+        #: One gate per event loop (the api-server has one; a test client may start several).
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         #: Gateway calls made (what the tests count).
         self.calls = 0
 
@@ -97,8 +103,15 @@ class LiveStatus:
         state = await hook.aget_generation(generation_id)
         return Live(str(state.status), state.progress, None, time.time())
 
-    async def _one(self, key: tuple[str, str], gate: asyncio.Semaphore) -> Live:
-        async with gate:
+    def _gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.concurrency)
+        return gate
+
+    async def _one(self, key: tuple[str, str]) -> Live:
+        async with self._gate():
             self.calls += 1
             try:
                 live = await self._fetch(*key)
@@ -127,7 +140,6 @@ class LiveStatus:
         keys = list(dict.fromkeys(wanted))[: self.max_lookups]
         found: dict[tuple[str, str], Live] = {}
         waiting: dict[tuple[str, str], asyncio.Future[Live]] = {}
-        gate = asyncio.Semaphore(self.concurrency)
         for key in keys:
             cached = self._cache.get(key)
             if cached is not None and cached[0] > now:
@@ -135,7 +147,7 @@ class LiveStatus:
             elif key in self._inflight:
                 waiting[key] = self._inflight[key]
             else:
-                task = asyncio.ensure_future(self._one(key, gate))
+                task = asyncio.ensure_future(self._one(key))
                 self._inflight[key] = task
                 task.add_done_callback(self._forget(key))
                 waiting[key] = task

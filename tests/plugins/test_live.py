@@ -145,3 +145,26 @@ def test_lookups_run_concurrently_within_the_bound_and_share_one_call_per_id() -
     asyncio.run(main())
     assert most == 3
     assert sorted(calls) == sorted(f"g{i}" for i in range(10))  # the second request waited on the first
+
+
+def test_the_concurrency_bound_holds_across_requests() -> None:
+    running = 0
+    most = 0
+
+    async def fetch(conn_id: str, generation_id: str) -> Live:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return Live("running", 0.5, None, 0.0)
+
+    live = LiveStatus(concurrency=3, fetch=fetch)
+
+    async def main() -> None:
+        pages = [[("c", f"p{page}-g{i}") for i in range(10)] for page in range(4)]
+        answers = await asyncio.gather(*(live.lookup(ids) for ids in pages))
+        assert [len(answer) for answer in answers] == [10, 10, 10, 10]
+
+    asyncio.run(main())
+    assert most == 3
