@@ -151,7 +151,7 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
 
     sim = e2e_simulator_server.simulator
     sim.reset(SimConfig())
-    sim.configure(generation_seconds=0, video_mode="rendered", video_width=320, video_height=180)
+    sim.configure(generation_seconds=1, video_mode="rendered", video_width=320, video_height=180)
     gateway = Gateway(e2e_simulator_server.url)
     ids = {
         name: gateway.create(colour)
