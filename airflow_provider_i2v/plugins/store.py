@@ -61,11 +61,12 @@ def scan(
     task_id: str | None = None,
     map_index: int | None = None,
     since: float | None = None,
-    max_rows: int = MAX_ROWS,
+    max_rows: int | None = None,
 ) -> Scan:
     """The provider's rows of the readable ``dag_ids``, newest first, at most ``max_rows``."""
     from sqlalchemy import select
 
+    limit = MAX_ROWS if max_rows is None else max_rows
     model = _model()
     allowed = set(dag_ids)
     if dag_id is not None:
@@ -89,9 +90,9 @@ def scan(
         stmt = stmt.where(model.map_index == map_index)
     if since is not None:
         stmt = stmt.where(model.updated_at >= datetime.fromtimestamp(since, tz=UTC) - CLOCK_SLACK)
-    stmt = stmt.order_by(model.updated_at.desc(), model.id.desc()).limit(max_rows + 1)
+    stmt = stmt.order_by(model.updated_at.desc(), model.id.desc()).limit(limit + 1)
     rows = [StoredRow(*row) for row in session.execute(stmt)]
-    return Scan(rows[:max_rows], len(rows) > max_rows)
+    return Scan(rows[:limit], len(rows) > limit)
 
 
 def dags_with_generations(session: Any, *, dag_ids: Collection[str]) -> list[str]:

@@ -172,7 +172,6 @@ def test_the_scan_is_bounded_and_says_so(
             updated_at=datetime.fromtimestamp(DAY1 + run, tz=UTC),
         )
     monkeypatch.setattr(store, "MAX_ROWS", 3)
-    monkeypatch.setattr(store.scan, "__kwdefaults__", {**store.scan.__kwdefaults__, "max_rows": 3})
     data = get(make_client(db, "alice"))
     assert data["truncated"] is True
     assert [r["run_id"] for r in data["rows"]] == ["run4", "run3", "run2"]  # the newest rows
