@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache, cached_property
 from typing import Any
 
 SINGLE_KEY = "i2v_generation"
@@ -54,7 +55,7 @@ class Generation:
     def status(self) -> str:
         return str(self.entry.get("status") or "unknown")
 
-    @property
+    @cached_property
     def when(self) -> float:
         """The time the row sorts and filters by: submitted, else finished, else last written."""
         for name in ("submitted_at", "finished_at", "pending_since"):
@@ -63,7 +64,7 @@ class Generation:
                 return value
         return self.updated_at
 
-    @property
+    @cached_property
     def cost(self) -> Decimal | None:
         return parse_cost(self.entry.get("cost"))
 
@@ -74,7 +75,7 @@ class Generation:
             return str(error["code"])
         return None
 
-    @property
+    @cached_property
     def failure_key(self) -> str | None:
         """What the totals group this failure by (its error code, else its status)."""
         if self.status not in FAILURE_STATUSES:
@@ -178,7 +179,13 @@ def format_cost(cost: Decimal) -> str:
 
 
 def day_of(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d")
+    """The UTC day of an epoch time ("2026-12-06")."""
+    return _day(int(moment // 86400))
+
+
+@cache
+def _day(number: int) -> str:
+    return datetime.fromtimestamp(number * 86400, tz=UTC).strftime("%Y-%m-%d")
 
 
 def totals(generations: list[Generation]) -> dict[str, Any]:
