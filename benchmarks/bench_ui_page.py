@@ -298,6 +298,10 @@ def print_table(results: list[Result], generations: int) -> None:
     print(f"{'query':<34} {'database':<11} {'median':>8} {'worst':>8} {'matching':>9}")
     for r in results:
         print(f"{r.query:<34} {r.database:<11} {r.median_ms:>8.1f} {r.worst_ms:>8.1f} {r.total:>9,}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load} (other work on the machine slows every figure)"
+    )
     slowest = max(results, key=lambda r: r.worst_ms)
     print(
         f"slowest answer: {slowest.worst_ms:.0f} ms ({slowest.query}, {slowest.database}); target < 1000 ms"
