@@ -145,8 +145,9 @@ def completed_record(gateway: Gateway, generation_id: str, **extra: Any) -> dict
 
 
 @pytest.fixture(scope="module")
-def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The records of both DAGs, from generations the simulator made (and one still rendering)."""
+def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The records of both DAGs, from generations the simulator made (and one still rendering);
+    the session's simulator is reset afterwards."""
     from airflow_provider_i2v.simulator import SimConfig
 
     sim = e2e_simulator_server.simulator
@@ -221,7 +222,7 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
     secret = {"single": [secret_record], "batch": {}}
     costs = [Decimal(r["cost"]) for r in (*opened["single"], *opened["batch"].values()) if r.get("cost")]
     gateway.http.close()
-    return {
+    yield {
         "open": opened,
         "secret": secret,
         "open_ids": {ids["kept"], ids["linked"], ids["expired"], ids["item0"], rendering},
@@ -233,6 +234,7 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
         "open_cost": sum(costs, Decimal(0)),
         "secret_cost": Decimal(secret["single"][0]["cost"]),
     }
+    sim.reset(SimConfig())
 
 
 # --------------------------------------------------------------------------- Airflow, multi-team
