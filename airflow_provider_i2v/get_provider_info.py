@@ -43,6 +43,12 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_provider_i2v.links.i2v.I2VVideoLink",
             "airflow_provider_i2v.links.i2v.I2VBatchManifestLink",
         ],
+        "plugins": [
+            {
+                "name": "i2v_video_generations",
+                "plugin-class": "airflow_provider_i2v.plugins.generations.VideoGenerationsPlugin",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
