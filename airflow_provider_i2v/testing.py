@@ -59,7 +59,8 @@ def i2v_default_connection(i2v_simulator: SimulatorServer, monkeypatch: pytest.M
         "conn_type": "i2v",
         "host": i2v_simulator.url,
         "password": TEST_API_KEY,
-        "extra": {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 10},
+        # allow_private_outputs: the simulator serves its videos on loopback.
+        "extra": {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 10, "allow_private_outputs": True},
     }
     monkeypatch.setenv(f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}", json.dumps(connection))
     return DEFAULT_CONN_ID

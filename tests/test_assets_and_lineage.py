@@ -21,6 +21,7 @@ EACH_VIDEO = AssetAlias("i2v_video_files")
 
 def run(tmp_path: Path, **kwargs: Any) -> tuple[ImageToVideoOperator, dict[str, Any], dict[str, Any]]:
     op = ImageToVideoOperator(
+        check_image_url=False,
         task_id="generate",
         first_frame_image="https://images.example.com/cat.jpg",
         deferrable=False,
@@ -69,6 +70,7 @@ def test_a_failed_generation_pushes_its_error_for_summaries(
 ) -> None:
     simulator.configure(fail_code="010006095")
     op = ImageToVideoOperator(
+        check_image_url=False,
         task_id="generate", first_frame_image="https://x.example/a.png", deferrable=False, poll_interval=0.05
     )
     context = make_context()

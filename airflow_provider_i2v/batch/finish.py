@@ -58,7 +58,8 @@ def finish_batch(
     records: dict[int, Entry] = {}
     for item in items:
         entry = slots.entry(item.index)
-        manifest_item, record = _item(item, entry, waited, keep, log)
+        manifest_item, record = _item(item, entry, waited, keep, log, slots)
+        entry = slots.entry(item.index)  # copies remembered meanwhile are part of it
         manifest.append(manifest_item)
         if record != entry:
             records[item.index] = record
@@ -103,8 +104,10 @@ def _item(
     waited: WaitResult,
     keep: Callable[[int, Outcome, Entry], list[dict[str, Any]]] | None,
     log: Any,
+    slots: BatchSlots,
 ) -> tuple[ManifestItem, Entry]:
-    """One item's manifest line and its updated record."""
+    """One item's manifest line and its updated record (built on the record as it is after
+    the copy, which remembers each copied file as it goes)."""
     base = ManifestItem(
         index=item.index,
         image=item.describe(),
@@ -145,9 +148,11 @@ def _item(
             message = exc.message if isinstance(exc, I2VError) else f"{type(exc).__name__}: {exc}"
             log.warning("%scopying the outputs of generation %s failed: %s", item.where, gid, message)
             error = {"code": "output_copy_failed", "message": message}
+            holder = _Holder(slots.entry(item.index))
             record_outcome(holder, outcome)
             line = replace(base, status=Status.FAILED, generation_id=outcome.generation_id, error=error)
             return line, replace(holder.entry, status=Status.FAILED, error=error)
+    holder = _Holder(slots.entry(item.index))
     record_outcome(holder, outcome, files=files)
     line = replace(
         base,

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import I2VInvalidRequestError
 from airflow_provider_i2v.generation.request import REQUEST_PARAMS, Prepared, describe_source, prepare
+
+if TYPE_CHECKING:
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
 #: Keys a per-item dict may hold.
 ITEM_KEYS = frozenset({"first_frame_image", *REQUEST_PARAMS})
@@ -26,15 +29,27 @@ class BatchItem:
     index: int
     values: Mapping[str, Any]
     source: Any
+    #: The image as the batch's concurrent URL check left it (an ``http(s)`` image checked
+    #: once, not fetched again); ``None``: the source is read when it is prepared.
+    checked: Any = None
 
     @property
     def where(self) -> str:
         return f"images[{self.index}]: "
 
-    def prepare(self, log: Any, *, revision: str | None, check_url: bool) -> Prepared:
+    def prepare(
+        self, log: Any, *, revision: str | None, check_url: bool, settings: ConnectionSettings | None = None
+    ) -> Prepared:
         """The checked request (reads the image if it must be read)."""
+        image = self.source if self.checked is None else self.checked
         return prepare(
-            self.values, self.source, log, where=self.where, revision=revision, check_url=check_url
+            self.values,
+            image,
+            log,
+            where=self.where,
+            revision=revision,
+            check_url=check_url,
+            settings=settings,
         )
 
     def describe(self) -> str:
@@ -81,20 +96,37 @@ class Checked:
 
 
 def check_items(
-    items: list[BatchItem], *, revision: str | None, check_url: bool
-) -> tuple[dict[int, Checked], list[tuple[BatchItem, I2VInvalidRequestError]]]:
-    """Check every item before anything is paid for: the valid ones, and the refused ones with why.
+    items: list[BatchItem], *, revision: str | None, check_url: bool, settings: ConnectionSettings
+) -> tuple[list[BatchItem], dict[int, Checked], list[tuple[BatchItem, I2VInvalidRequestError]]]:
+    """Check every item before anything is paid for: the items (``http(s)`` images checked
+    once, concurrently), the valid ones, and the refused ones with why.
 
-    A read failure a retry may fix (storage unreachable) is raised, not reported: the
-    task retries before it pays for anything.
+    A read failure a retry may fix (storage unreachable, an image server answering 5xx) is
+    raised, not reported: the task retries before it pays for anything.
     """
+    from dataclasses import replace
+
+    from airflow_provider_i2v.images import prepare_image_urls
+    from airflow_provider_i2v.protocol import MINIMAX_I2V_01_LIVE, MODELS
+
+    refused: list[tuple[BatchItem, I2VInvalidRequestError]] = []
+    if check_url and items:
+        model = MODELS.get(str(items[0].values.get("model")), MINIMAX_I2V_01_LIVE)
+        good, bad = prepare_image_urls([item.source for item in items], model=model, settings=settings)
+        for index, error in sorted(bad.items()):
+            if not isinstance(error, I2VInvalidRequestError):
+                raise error
+            refused.append((items[index], error))
+        items = [replace(item, checked=good[item.index]) if item.index in good else item for item in items]
     valid: dict[int, Checked] = {}
-    refused = []
+    skipped = {item.index for item, _ in refused}
     for item in items:
+        if item.index in skipped:
+            continue
         try:
-            prepared = item.prepare(None, revision=revision, check_url=check_url)
+            prepared = item.prepare(None, revision=revision, check_url=check_url, settings=settings)
         except I2VInvalidRequestError as exc:
             refused.append((item, exc))
             continue
         valid[item.index] = Checked(prepared.digest, prepared.image, prepared.request.model)
-    return valid, refused
+    return items, valid, sorted(refused, key=lambda pair: pair[0].index)

@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v.exceptions import I2VInvalidRequestError
 from airflow_provider_i2v.protocol import (
@@ -28,6 +28,9 @@ from airflow_provider_i2v.protocol import (
     is_int,
     parameter_problems,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_i2v.hooks.settings import ConnectionSettings
 
 #: Operator parameters that become request fields besides the image, read off the dataclass.
 REQUEST_PARAMS: tuple[str, ...] = tuple(
@@ -72,7 +75,7 @@ def unwrap_image(source: Any) -> Any:
 def describe_source(source: Any) -> str:
     """A short, loggable description of an image as given (never a data URL's bytes)."""
     source = unwrap_image(source)
-    text = source if isinstance(source, str) else str(source)
+    text = source if isinstance(source, str) else str(getattr(source, "url", source))
     return describe_image_reference(text) if text.startswith("data:") else text[:500]
 
 
@@ -131,18 +134,21 @@ def prepare(
     where: str = "",
     revision: str | None = None,
     check_url: bool = True,
+    settings: ConnectionSettings | None = None,
 ) -> Prepared:
     """Check everything and read the image (if it must be read); raises before any request.
 
     ``where`` prefixes every message (a batch names the item: ``"images[3]: "``); ``log``
-    ``None`` says nothing (the batch's check pass over thousands of items).
+    ``None`` says nothing (the batch's check pass over thousands of items). ``settings``: the
+    connection's client options (proxy, TLS) for reading an ``http(s)`` image's first bytes.
     """
     from airflow_provider_i2v.images import prepare_first_frame_image
 
     check_params(values, rendered=True, where=where)
     field = f"{where}first_frame_image"
-    options = {} if check_url else {"check_url": False}
-    image = prepare_first_frame_image(unwrap_image(source), MODELS[values["model"]], field=field, **options)
+    image = prepare_first_frame_image(
+        unwrap_image(source), MODELS[values["model"]], field=field, check_url=check_url, settings=settings
+    )
     if log is not None:
         log.info("%sFirst frame: %s", where, image.describe())
     request = request_for(values, image.url)

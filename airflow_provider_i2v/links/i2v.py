@@ -18,15 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_i2v.generation.keys import XCOM_VIDEO_URLS
+from airflow_provider_i2v.generation.keys import XCOM_MANIFEST_URI, XCOM_VIDEO_URLS
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-#: Where the batch operator pushes its manifest's URI (when it writes one); the same key
-#: as ``batch.finish.XCOM_MANIFEST_URI``, not imported from there: links load at DAG parse.
-XCOM_MANIFEST_URI = "manifest_uri"
 
 #: A try that ends in one of these states has not pushed its results yet: the task goes
 #: on later (after the trigger fires, the reschedule or the input), and the link is asked

@@ -117,7 +117,8 @@ class ImageToVideoBatchOperator(GenerationOperator):
         settings = self._settings()  # resolved and checked before any intent is written
         slots = self._slots(context, len(items))
         revision, check_url = self._revision(), self.check_image_url
-        valid, refused = check_items(items, revision=revision, check_url=check_url)  # before the first create
+        # Every item checked before the first create (http(s) images concurrently).
+        items, valid, refused = check_items(items, revision=revision, check_url=check_url, settings=settings)
         if refused and self.on_invalid == "fail":
             listed = "; ".join(exc.message for _, exc in refused[:20])
             raise I2VInvalidRequestError(
@@ -135,7 +136,9 @@ class ImageToVideoBatchOperator(GenerationOperator):
                     valid[item.index].model,
                     valid[item.index].image,
                 ),
-                lambda item=item: item.prepare(None, revision=revision, check_url=check_url),  # type: ignore[misc]
+                lambda item=item: item.prepare(  # type: ignore[misc]
+                    None, revision=revision, check_url=check_url, settings=settings
+                ),
             )
             for item in items
             if item.index in valid

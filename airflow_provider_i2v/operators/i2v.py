@@ -88,6 +88,7 @@ class ImageToVideoOperator(GenerationOperator):
             self.log,
             revision=self._revision(),
             check_url=self.check_image_url,
+            settings=settings,
         )
         slot = KeySlot(context.get("task_state_store"))
         slotted = Slotted(

@@ -26,6 +26,7 @@ from .faults import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, FaultKi
 from .generations import Generation
 from .record import RequestRecord
 from .routes import FILES_PREFIX, Endpoint, file_path
+from .samples import sample_url
 from .server import SimulatorServer
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "Simulator",
     "SimulatorServer",
     "file_path",
+    "sample_url",
     "survivable_faults",
 ]

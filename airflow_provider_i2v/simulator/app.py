@@ -24,6 +24,7 @@ from .gateway import Gateway
 from .generations import Generation
 from .record import RECORDED_HEADERS, Exchange, RequestRecord
 from .routes import FILES_PREFIX, file_path, route
+from .samples import SAMPLES_PREFIX, serve_sample
 from .state import State
 
 __all__ = ["FILES_PREFIX", "Simulator", "file_path"]
@@ -118,6 +119,9 @@ class Simulator:
         path: str = scope["path"]
         if path.startswith(CONTROL_PREFIX):
             await serve_control(self, scope, receive, send)
+            return
+        if path.startswith(SAMPLES_PREFIX):
+            await serve_sample(scope, send)
             return
         method: str = scope["method"]
         where = route(method, path)

@@ -292,16 +292,17 @@ def test_unusable_tls_setting_is_a_configuration_error(monkeypatch: pytest.Monke
     assert not ok
 
 
-def test_a_non_json_404_on_a_poll_is_an_unknown_generation_not_a_config_error(
+def test_a_non_json_404_on_a_poll_is_a_config_error_never_an_unknown_generation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from airflow_provider_i2v.exceptions import I2VGenerationNotFoundError
+    """An HTML 404 (a proxy, a changed base path) must not read as "gone": that would pay again."""
+    from airflow_provider_i2v.exceptions import I2VConnectionConfigError
 
     server = plain_server(404, b"<html>Not Found</html>", {"Content-Type": "text/html"})
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         monkeypatch.setenv("AIRFLOW_CONN_I2V_WEB", connection_uri(url))
-        with pytest.raises(I2VGenerationNotFoundError):
+        with pytest.raises(I2VConnectionConfigError, match="not the Vtrix gateway"):
             I2VHook("i2v_web").get_generation("d758n65e878c73cmdg20")
     finally:
         server.shutdown()

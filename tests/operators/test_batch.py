@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
-from airflow_provider_i2v.generation import record as batch_ledger
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
     I2VBatchFailedError,
     I2VCreationUnresolvedError,
     I2VInvalidRequestError,
 )
+from airflow_provider_i2v.generation import record as batch_ledger
 from airflow_provider_i2v.operators.i2v import ImageToVideoBatchOperator
 from airflow_provider_i2v.simulator import Fault
 from airflow_provider_i2v.triggers.batch import I2VBatchTrigger
@@ -30,6 +30,7 @@ def urls(n: int) -> list[str]:
 
 
 def batch(images: Any, **kwargs: Any) -> ImageToVideoBatchOperator:
+    kwargs.setdefault("check_image_url", False)  # example.com is never fetched; URL checks: tests/images
     kwargs.setdefault("poll_interval", 0.05)
     return ImageToVideoBatchOperator(task_id="videos", images=images, **kwargs)
 

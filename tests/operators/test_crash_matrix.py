@@ -1,19 +1,22 @@
 """The crash-point matrix, in process: interrupt a try at every step of the paid sequence with
-every kind of interruption, run the next try, and count what the user paid for.
+every kind of interruption, run the next try, and count what the user paid for, for the single
+operator and for a batch item alike (both go through the same rules: the rows must be equal).
 
 Each row of :data:`EXPECTED` is also a row of the table in docs/retries.md (a test below
 holds the two together). The SIGKILL rows and the real ``execution_timeout`` rows run on real
 Airflow components in ``tests/e2e/test_crash_matrix.py``.
 
 A step is interrupted by raising the interruption from inside the call that performs it
-(after the call has done its work, or just before it for calls that end the try), exactly
-where Airflow's SIGALRM/SIGTERM handlers would raise it; "create on the wire" uses a real
-signal while the simulator holds the create's answer back.
+(after the call did its work, or before it does), exactly where Airflow's SIGALRM/SIGTERM
+handlers would raise it; "create on the wire" uses a real signal while the simulator holds
+the create's answer back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import json
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,15 +27,17 @@ import pytest
 from airflow.sdk.exceptions import AirflowTaskTerminated, AirflowTaskTimeout, TaskDeferred
 
 from airflow_provider_i2v import images, outputs
+from airflow_provider_i2v.generation import request as request_module
 from airflow_provider_i2v.hooks.i2v import I2VHook
-from airflow_provider_i2v.operators import i2v as operator_module
+from airflow_provider_i2v.operators.base import GenerationOperator
+from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
-from airflow_provider_i2v.resume import GenerationLedger
 from airflow_provider_i2v.simulator import Fault
 from tests.conftest import DictStateStore, RecordingTI, make_context
 from tests.sim_helpers import creations, record_success, run_trigger
 
 REPO = Path(__file__).resolve().parents[2]
+IMAGE = "https://images.example.com/cat.jpg"
 
 #: The interruptions: what Airflow raises on execution_timeout and SIGTERM, a Ctrl-C, a bug.
 KINDS: dict[str, Callable[[], BaseException]] = {
@@ -41,52 +46,74 @@ KINDS: dict[str, Callable[[], BaseException]] = {
     "KeyboardInterrupt": lambda: KeyboardInterrupt(),
     "timeout": lambda: AirflowTaskTimeout("injected execution_timeout"),
 }
+SHAPES = ("single", "batch item")
 
 #: Said on the next try after a create whose outcome is unknown.
-WARNING = "whose outcome is unknown: a generation may exist and may have been paid for"
+WARNING = "has an unknown outcome: a generation may exist and may have been paid for"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    creations: int
-    warned: bool = False
+def _written(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    return json.dumps(kwargs.get("value", args[2] if len(args) > 2 else None))
 
 
 @dataclass(frozen=True)
 class Step:
     name: str
-    #: (object, attribute) of the call that performs the step; None: special (the wire).
-    target: tuple[Any, str] | None
+    #: (object, attribute) of the call that performs the step, per shape; None: the wire.
+    target: Callable[[str], tuple[Any, str]] | None
     when: str = "after"  # raise after the call did its work, or "before" it
     matches: Callable[..., bool] = lambda *args, **kwargs: True
 
 
-def _value(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return kwargs.get("value", args[2] if len(args) > 2 else None)
+def _operator(shape: str) -> type[GenerationOperator]:
+    return ImageToVideoOperator if shape == "single" else ImageToVideoBatchOperator
 
 
 STEPS = [
-    Step("parameters checked", (operator_module, "check_params"), matches=lambda *a, **k: k.get("rendered")),
-    Step("image read", (images, "prepare_first_frame_image")),
-    Step("intent stored", (DictStateStore, "set"), matches=lambda *a, **k: "pending_since" in _value(a, k)),
+    Step(
+        "parameters checked",
+        lambda s: (request_module, "check_params"),
+        matches=lambda *a, **k: k["rendered"],
+    ),
+    Step("image read", lambda s: (images, "prepare_first_frame_image")),
+    Step(
+        "intent stored",
+        lambda s: (DictStateStore, "set"),
+        matches=lambda *a, **k: "pending_since" in _written(a, k),
+    ),
     Step("create on the wire", None),
-    Step("answer received", (I2VHook, "create_generation")),
+    Step("answer received", lambda s: (I2VHook, "acreate_generation")),
+    Step(
+        "id being stored",
+        lambda s: (DictStateStore, "set"),
+        when="before",
+        matches=lambda *a, **k: '"status": "submitted"' in _written(a, k),
+    ),
     Step(
         "id stored",
-        (DictStateStore, "set"),
-        matches=lambda *a, **k: "generation_id" in _value(a, k) and "files" not in _value(a, k),
+        lambda s: (DictStateStore, "set"),
+        matches=lambda *a, **k: '"status": "submitted"' in _written(a, k),
     ),
-    Step("XCom pushed", (RecordingTI, "xcom_push"), matches=lambda *a, **k: k.get("key") == "generation_id"),
-    Step("deferred", (ImageToVideoOperator, "defer"), when="before"),
-    Step("event received", (ImageToVideoOperator, "execute_complete"), when="before"),
-    Step("outputs copied", (outputs, "copy_outputs")),
-    Step("success recorded", (GenerationLedger, "forget"), when="before"),
+    Step(
+        "id pushed to XCom",
+        lambda s: (RecordingTI, "xcom_push"),
+        matches=lambda *a, **k: k.get("key") in ("generation_id", "generation_ids"),
+    ),
+    Step("deferred", lambda s: (GenerationOperator, "defer"), when="before"),
+    Step("event received", lambda s: (_operator(s), "execute_complete"), when="before"),
+    Step("outputs copied", lambda s: (outputs, "copy_outputs")),
+    Step(
+        "result recorded",
+        lambda s: (DictStateStore, "set"),
+        when="before",
+        matches=lambda *a, **k: '"status": "completed"' in _written(a, k),
+    ),
 ]
 
-_ONE = Outcome(1)
-_TWO_WARNED = Outcome(2, warned=True)
-#: (step, interruption) -> what the user pays for over the interrupted try and the next one.
-EXPECTED: dict[tuple[str, str], Outcome] = {
+_ONE = (1, False)
+_TWO_WARNED = (2, True)
+#: (step, interruption) -> (creations over the interrupted try and the next one, warned?).
+EXPECTED: dict[tuple[str, str], tuple[int, bool]] = {
     (step.name, kind): _TWO_WARNED if step.name in ("create on the wire", "answer received") else _ONE
     for step in STEPS
     for kind in KINDS
@@ -94,7 +121,7 @@ EXPECTED: dict[tuple[str, str], Outcome] = {
 
 
 @contextlib.contextmanager
-def injected(step: Step, make: Callable[[], BaseException], simulator: Any) -> Iterator[None]:
+def injected(step: Step, shape: str, make: Callable[[], BaseException], simulator: Any) -> Iterator[None]:
     """Interrupt ``step`` once while the block runs."""
     if step.target is None:  # on the wire: the gateway created it and holds the answer
         simulator.configure(slow_seconds=2.0, faults=[Fault("slow", scope="create", first_n=1)])
@@ -110,36 +137,55 @@ def injected(step: Step, make: Callable[[], BaseException], simulator: Any) -> I
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
         return
-    owner, name = step.target
+    owner, name = step.target(shape)
     original = getattr(owner, name)
     fired: list[bool] = []
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def should_fire(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         if fired or not step.matches(*args, **kwargs):
-            return original(*args, **kwargs)
+            return False
         fired.append(True)
-        if step.when == "before":
+        return True
+
+    if inspect.iscoroutinefunction(original):
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not should_fire(args, kwargs):
+                return await original(*args, **kwargs)
+            if step.when == "before":
+                raise make()
+            await original(*args, **kwargs)
             raise make()
-        original(*args, **kwargs)
-        raise make()
+
+    else:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+            if not should_fire(args, kwargs):
+                return original(*args, **kwargs)
+            if step.when == "before":
+                raise make()
+            original(*args, **kwargs)
+            raise make()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            owner, name, wrapper if not isinstance(original, staticmethod) else staticmethod(wrapper)
-        )
+        patch.setattr(owner, name, wrapper)
         yield
     assert fired, f"step {step.name!r} was never reached"
 
 
-def one_try(store: DictStateStore, output_dir: Path, deferrable: bool) -> dict[str, Any]:
-    """One try of the task instance as Airflow runs it, to the recorded success."""
-    op = ImageToVideoOperator(
-        task_id="generate",
-        first_frame_image="https://images.example.com/cat.jpg",
-        poll_interval=0.02,
-        output_dir=str(output_dir),
-        deferrable=deferrable,
-    )
+def one_try(shape: str, store: DictStateStore, output_dir: Path, deferrable: bool) -> dict[str, Any]:
+    """One try of the task instance as Airflow runs it, to the (reported) success."""
+    common = {
+        "poll_interval": 0.02,
+        "output_dir": str(output_dir),
+        "deferrable": deferrable,
+        "check_image_url": False,  # example.com is never fetched
+    }
+    op: GenerationOperator
+    if shape == "single":
+        op = ImageToVideoOperator(task_id="generate", first_frame_image=IMAGE, **common)
+    else:
+        op = ImageToVideoBatchOperator(task_id="videos", images=[IMAGE], **common)
     context = make_context(store)
     try:
         result = op.execute(context)  # returns at once when it reuses an earlier try's result
@@ -147,7 +193,16 @@ def one_try(store: DictStateStore, output_dir: Path, deferrable: bool) -> dict[s
         [event] = run_trigger(deferred.trigger)
         result = op.execute_complete(context, event)
     record_success(op, context)
-    return result
+    return dict(result)
+
+
+def generation_of(shape: str, result: dict[str, Any]) -> tuple[str, int]:
+    """The generation id and the uncertain creates a try's result names."""
+    if shape == "single":
+        return result["generation_id"], result["uncertain_creates"]
+    [item] = result["results"]
+    assert item["status"] == "completed"
+    return item["generation_id"], result["uncertain_creates"]
 
 
 #: Steps of the deferrable path only.
@@ -155,6 +210,7 @@ _DEFERRAL = ("deferred", "event received")
 CASES = [(step, True) for step in STEPS] + [(step, False) for step in STEPS if step.name not in _DEFERRAL]
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize(
     ("step", "deferrable"),
@@ -169,39 +225,70 @@ def test_crash_point(
     step: Step,
     deferrable: bool,
     kind: str,
+    shape: str,
 ) -> None:
     simulator.configure(generation_seconds=0.05)
     store = DictStateStore()
     result: dict[str, Any] | None = None
-    with injected(step, KINDS[kind], simulator):
+    with injected(step, shape, KINDS[kind], simulator):
         try:
-            result = one_try(store, tmp_path, deferrable)  # an interruption the try absorbs (a retried write)
+            result = one_try(shape, store, tmp_path, deferrable)  # an interruption the try absorbs
         except BaseException as exc:  # the interrupted try ends here, as Airflow's would
             if isinstance(exc, AssertionError):
                 raise
     simulator.configure(faults=[])
     capfd.readouterr()
     if result is None:
-        result = one_try(store, tmp_path, deferrable)  # the next try (Airflow's retry, or a user's clear)
+        result = one_try(shape, store, tmp_path, deferrable)  # the next try (a retry, or a clear)
     log = "".join(capfd.readouterr())
-    expected = EXPECTED[(step.name, kind)]
-    assert creations(simulator) == expected.creations
-    assert (WARNING in log) is expected.warned
-    assert result["uncertain_creates"] == (1 if expected.warned else 0)
+    paid, warned = EXPECTED[(step.name, kind)]
+    generation_id, uncertain = generation_of(shape, result)
+    assert creations(simulator) == paid
+    assert (WARNING in log) is warned
+    assert uncertain == (1 if warned else 0)
     assert simulator.stats()["file_downloads"] == 1  # each delivered video is downloaded once
-    assert [p.name for p in tmp_path.iterdir()] == [f"{result['generation_id']}.mp4"]
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4"] == [f"{generation_id}.mp4"]
+    again = one_try(shape, store, tmp_path, deferrable)  # a clear of the succeeded run
+    assert generation_of(shape, again)[0] == generation_id
+    assert creations(simulator) == paid  # the clear paid nothing
+
+
+def test_an_interruption_inside_one_batch_create_stops_every_other_create(
+    simulator: Any, i2v_conn: str, tmp_path: Path
+) -> None:
+    """A timeout that lands in a coroutine step is stored in that asyncio task; the batch must
+    still stop sending creates at once, not go on paying after the task was told to stop."""
+    fired: list[bool] = []
+    original = I2VHook.acreate_generation
+
+    async def answer_then_timeout(self: I2VHook, request: Any) -> Any:
+        state = await original(self, request)
+        if not fired:
+            fired.append(True)
+            raise AirflowTaskTimeout("injected execution_timeout")
+        return state
+
+    store = DictStateStore()
+    images_ = [f"https://images.example.com/p/{i}.jpg" for i in range(6)]
+    op = ImageToVideoBatchOperator(
+        task_id="videos", images=images_, max_in_flight=1, check_image_url=False, deferrable=False
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(I2VHook, "acreate_generation", answer_then_timeout)
+        with pytest.raises(AirflowTaskTimeout):
+            op.execute(make_context(store))
+    assert creations(simulator) == 1  # nothing was sent after the timeout struck
 
 
 def test_docs_hold_the_same_matrix() -> None:
-    """docs/retries.md's table states exactly what this matrix asserts, row for row."""
+    """docs/retries.md's table states what this matrix asserts, row for row, for both shapes."""
     text = (REPO / "docs" / "retries.md").read_text(encoding="utf-8")
-    table = text.split("<!-- crash-matrix -->")[1]
-    rows = {}
+    table = text.split("<!-- crash-matrix -->")[1].split("<!-- /crash-matrix -->")[0]
+    documented: dict[str, set[int]] = {}
     for line in table.splitlines():
         cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
         if len(cells) >= 3 and cells[0] in {s.name for s in STEPS}:
-            rows[cells[0]] = cells
+            documented.setdefault(cells[0], set()).add(int(cells[2]))
     for step in STEPS:
-        assert step.name in rows, f"docs/retries.md has no crash-matrix row for {step.name!r}"
-        documented = int(rows[step.name][2])
-        assert {EXPECTED[(step.name, kind)].creations for kind in KINDS} == {documented}
+        assert step.name in documented, f"docs/retries.md has no crash-matrix row for {step.name!r}"
+        assert documented[step.name] == {EXPECTED[(step.name, kind)][0] for kind in KINDS}

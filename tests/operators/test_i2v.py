@@ -20,8 +20,8 @@ from airflow_provider_i2v.exceptions import (
     I2VInvalidRequestError,
     I2VTimeoutError,
 )
-from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.generation.record import STATE_KEY
+from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 from tests.conftest import API_KEY, DictStateStore, make_context
 from tests.sim_helpers import creations, record_success, requests_received, run_trigger
@@ -30,6 +30,7 @@ IMAGE_URL = "https://images.example.com/cat.jpg"
 
 
 def operator(**kwargs: Any) -> ImageToVideoOperator:
+    kwargs.setdefault("check_image_url", False)  # example.com is never fetched; URL checks: tests/images
     kwargs.setdefault("first_frame_image", IMAGE_URL)
     kwargs.setdefault("poll_interval", 0.1)
     return ImageToVideoOperator(task_id="generate", **kwargs)

@@ -9,20 +9,20 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
-    I2VCreationUncertainError,
     I2VCreationUnresolvedError,
     I2VInvalidRequestError,
     I2VNonRetryableError,
     I2VStateStoreError,
 )
+from airflow_provider_i2v.generation.record import STATE_KEY
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.simulator import Fault
-from airflow_provider_i2v.generation.record import STATE_KEY
 from tests.conftest import DictStateStore, RecordingTI, make_context
 from tests.sim_helpers import creations
 
 
 def operator(**kwargs: Any) -> ImageToVideoOperator:
+    kwargs.setdefault("check_image_url", False)  # example.com is never fetched; URL checks: tests/images
     kwargs.setdefault("first_frame_image", "https://images.example.com/cat.jpg")
     return ImageToVideoOperator(task_id="generate", poll_interval=0.05, deferrable=False, **kwargs)
 
@@ -40,7 +40,9 @@ def test_lost_create_answer_is_resubmitted_within_the_try_and_said_plainly(
     assert creations(simulator) == 2  # the gateway cannot look the first one up: said, not hidden
 
 
-def test_a_storm_of_503_on_create_does_not_fail_a_task_with_retries_left(simulator: Any, i2v_conn: str) -> None:
+def test_a_storm_of_503_on_create_does_not_fail_a_task_with_retries_left(
+    simulator: Any, i2v_conn: str
+) -> None:
     """30 % of creates answered 503: each unknown outcome is resubmitted within the try."""
     simulator.configure(faults=[Fault("http_503", rate=0.3, scope="create")])
     results = [operator(prompt=f"take {i}").execute(make_context(DictStateStore())) for i in range(12)]
