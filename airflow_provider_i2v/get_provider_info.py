@@ -31,13 +31,25 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_provider_i2v.hooks.i2v"]}],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_i2v.operators.i2v"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_i2v.operators.i2v",
+                    "airflow_provider_i2v.operators.batch",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_i2v.sensors.i2v"]}
         ],
         "triggers": [
-            {"integration-name": INTEGRATION, "python-modules": ["airflow_provider_i2v.triggers.i2v"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_i2v.triggers.i2v",
+                    "airflow_provider_i2v.triggers.batch",
+                ],
+            }
         ],
         "extra-links": [
             "airflow_provider_i2v.links.i2v.I2VVideoLink",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from airflow_provider_i2v import metrics
 from airflow_provider_i2v.batch.items import BatchItem
 from airflow_provider_i2v.batch.manifest import (
     ManifestItem,
@@ -63,6 +64,8 @@ def finish_batch(
         manifest.append(manifest_item)
         if record != entry:
             records[item.index] = record
+        if record.status is not None and record.status is not entry.status:
+            metrics.batch_item(record.status.value)  # counted when an item reaches an outcome
     try:
         slots.write_many(records, paid=None)
     except I2VError as exc:  # the result does not depend on it; a later try looks the ids up again

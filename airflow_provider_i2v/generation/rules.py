@@ -364,13 +364,18 @@ class PaidCreate:
 
 
 def record_outcome(slot: Slot, outcome: Outcome, *, files: list[dict[str, Any]] | None = None) -> Entry:
-    """Record a terminal generation in its slot (best effort: the result does not depend on it,
-    but a later try or clear that finds it delivered pays nothing and asks nobody)."""
+    """Record a terminal generation in its slot (a later try or clear that finds it delivered
+    pays nothing and asks nobody). The metrics of a generation's end are emitted here, once:
+    when its record first says so (a reuse or a clear does not count it again)."""
+    before = slot.read()
+    status = Status.COMPLETED if outcome.completed else Status.FAILED
+    if before.status is not status or before.generation_id != outcome.generation_id:
+        _count_end(outcome)
     entry = replace(
-        slot.read(),
+        before,
         generation_id=outcome.generation_id,
         pending_since=None,
-        status=Status.COMPLETED if outcome.completed else Status.FAILED,
+        status=status,
         finished_at=time.time(),
         render_seconds=outcome.render_seconds,
         cost=None if outcome.cost is None else str(outcome.cost),
@@ -379,10 +384,21 @@ def record_outcome(slot: Slot, outcome: Outcome, *, files: list[dict[str, Any]] 
         output_urls=outcome.output_urls if outcome.output_urls != outcome.video_urls else (),
         usage=outcome.usage or None,
         metadata=outcome.metadata or None,
-        files=tuple(files) if files is not None else slot.read().files,
+        files=tuple(files) if files is not None else before.files,
     )
     slot.write(entry, paid=None)
     return entry
+
+
+def _count_end(outcome: Outcome) -> None:
+    from airflow_provider_i2v import metrics
+
+    if outcome.completed:
+        metrics.generation_completed(outcome.model)
+        metrics.render_time(outcome.render_seconds, outcome.model)
+        metrics.cost(outcome.cost, outcome.model)
+    else:
+        metrics.generation_failed(outcome.error.code if outcome.error else None)
 
 
 def record_status(slot: Slot, status: Status, error: GenerationError | None = None) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_i2v import metrics
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
     I2VConnectionConfigError,
@@ -150,6 +151,8 @@ async def submit(
                     state = await hook.acreate_generation(prepared.request)
                 except BaseException as exc:
                     uncertain = create.failed(exc)
+                    if uncertain:
+                        metrics.create_uncertain()
                     if not isinstance(exc, Exception):
                         raise
                     delay = (
@@ -179,6 +182,7 @@ async def submit(
                     results[s.index] = Created(s.index, error=error, uncertain=uncertain)
                     return
                 entry = create.accepted(state)
+                metrics.generation_created(prepared.request.model)
                 if announce is not None:
                     announce(s, entry)
                 results[s.index] = Created(s.index, generation_id=state.generation_id)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_i2v import metrics
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
     I2VConnectionConfigError,
@@ -136,6 +137,7 @@ async def poll_until_terminal(
             try:
                 async with asyncio.timeout_at(_cutoff(deadline, first)):
                     state = await hook.aget_generation(gid)
+                metrics.polls()
             except TimeoutError:
                 pass  # cut off at the deadline: the loop ends below
             except I2VTransientError as exc:
@@ -143,6 +145,7 @@ async def poll_until_terminal(
             except I2VGenerationNotFoundError as exc:
                 if gid in not_found:
                     result.failures[gid] = exc
+                    live.done()
                     return
                 not_found.add(gid)
                 log.warning("Generation %s: the gateway says it does not know it; asking again", gid)
@@ -155,6 +158,7 @@ async def poll_until_terminal(
             except I2VError as exc:
                 log.warning("Generation %s: %s", gid, exc)
                 result.failures[gid] = exc
+                live.done()
                 return
         first_round.discard(gid)
         not_found.discard(gid)
@@ -171,6 +175,7 @@ async def poll_until_terminal(
                         batch_report.cost += outcome.cost or Decimal("0")
                 result.outcomes[gid] = outcome
                 result.running.pop(gid, None)
+                live.done()
                 return
             result.running[gid] = state
             if state.progress is not None:
@@ -179,20 +184,21 @@ async def poll_until_terminal(
         pause = schedules[gid].next_delay(elapsed, progress.get(gid), remaining)
         heapq.heappush(due, (now + pause, gid))
 
-    while due and not stopped:
-        now = time.time()
-        if deadline is not None and now >= deadline and not first_round:
-            break
-        batch = []
-        while due and (due[0][0] <= now or (deadline is not None and now >= deadline)):
-            batch.append(heapq.heappop(due)[1])
-        if batch:
-            await asyncio.gather(*(poll(gid) for gid in batch))
-            if batch_report is not None:
-                batch_report(result)
-            continue
-        wake = due[0][0] if deadline is None else min(due[0][0], deadline)
-        await asyncio.sleep(max(0.0, wake - now))
+    with metrics.LiveGenerations(len(ids)) as live:
+        while due and not stopped:
+            now = time.time()
+            if deadline is not None and now >= deadline and not first_round:
+                break
+            batch = []
+            while due and (due[0][0] <= now or (deadline is not None and now >= deadline)):
+                batch.append(heapq.heappop(due)[1])
+            if batch:
+                await asyncio.gather(*(poll(gid) for gid in batch))
+                if batch_report is not None:
+                    batch_report(result)
+                continue
+            wake = due[0][0] if deadline is None else min(due[0][0], deadline)
+            await asyncio.sleep(max(0.0, wake - now))
     if stopped:
         raise stopped[0]
     result.pending = [gid for gid in ids if gid not in result.outcomes and gid not in result.failures]

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import tenacity
 
+from airflow_provider_i2v import metrics
 from airflow_provider_i2v.exceptions import (
     I2VConnectionConfigError,
     I2VCreationUncertainError,
@@ -167,9 +168,15 @@ def _retrying_kwargs(
             attempts,
         )
 
+    def after(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientFailure) and exc.throttled:
+            metrics.throttled("create" if call.creates else "poll")
+
     return {
         "stop": tenacity.stop_after_attempt(attempts),
         "wait": retry_wait(settings, gate),
+        "after": after,
         "retry": tenacity.retry_if_exception(_may_retry(call)),
         "reraise": True,
         "before_sleep": before_sleep,

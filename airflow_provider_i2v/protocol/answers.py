@@ -101,6 +101,10 @@ def parse_progress(raw: Any) -> float | None:
     return value
 
 
+#: A cost beyond 10**12 dollars, or finer than 10**-12, is not a price.
+MAX_COST_DIGITS = 12
+
+
 def cost_of(usage: Mapping[str, Any]) -> Decimal | None:
     """The exact cost in US dollars: ``"0.2800"`` or a number; ``""`` or absent is unknown."""
     raw = usage.get(USAGE_COST)
@@ -110,7 +114,11 @@ def cost_of(usage: Mapping[str, Any]) -> Decimal | None:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
         return None
-    return value if value.is_finite() else None
+    # A cost is dollars and cents: an exponent that no price has ("1e999999999") would
+    # overflow any sum of costs (decimal.Overflow), so it is unreadable, like "abc".
+    if not value.is_finite() or abs(value.adjusted()) > MAX_COST_DIGITS:
+        return None
+    return value
 
 
 def _parse_outputs(raw: Any) -> tuple[OutputItem, ...]:

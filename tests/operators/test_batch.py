@@ -246,3 +246,29 @@ def test_item_entries_are_chunked_in_the_state_store(
         for entry in json.loads(v).values()
     }
     assert ids == set(simulator.generation_ids)
+
+
+def test_one_items_failed_copy_is_that_items_failure_and_a_clear_collects_it(
+    simulator: Any, i2v_conn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_i2v import outputs
+
+    original = outputs.copy_outputs
+    broken: list[str] = []
+
+    def copy_outputs(urls: Any, output_dir: Any, generation_id: str, *args: Any, **kwargs: Any) -> Any:
+        if not broken:
+            broken.append(generation_id)
+            raise OSError("disk full")
+        return original(urls, output_dir, generation_id, *args, **kwargs)
+
+    monkeypatch.setattr(outputs, "copy_outputs", copy_outputs)
+    store = DictStateStore()
+    result = run(batch(urls(3), output_dir=str(tmp_path), allow_failures=True), make_context(store))
+    lines = {item["generation_id"]: item for item in result["results"]}
+    assert lines[broken[0]]["status"] == "failed"
+    assert lines[broken[0]]["error"]["code"] == "output_copy_failed"
+    assert result["succeeded"] == 2  # the others went on
+    cleared = run(batch(urls(3), output_dir=str(tmp_path)), make_context(store))  # a clear
+    assert cleared["succeeded"] == 3
+    assert creations(simulator) == 3  # the clear collected it without paying again
