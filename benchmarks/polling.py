@@ -26,9 +26,9 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from airflow_provider_i2v.generation.schedule import PollSchedule, RenderTimes
 from airflow_provider_i2v.hooks.interpret import Call, interpret
 from airflow_provider_i2v.protocol import poll_path
-from airflow_provider_i2v.generation.schedule import PollSchedule, RenderTimes
 from airflow_provider_i2v.simulator import Generation, SimConfig
 from airflow_provider_i2v.simulator.bodies import render_polled
 from airflow_provider_i2v.simulator.generations import draw_duration

@@ -71,7 +71,10 @@ def test_a_failed_generation_pushes_its_error_for_summaries(
     simulator.configure(fail_code="010006095")
     op = ImageToVideoOperator(
         check_image_url=False,
-        task_id="generate", first_frame_image="https://x.example/a.png", deferrable=False, poll_interval=0.05
+        task_id="generate",
+        first_frame_image="https://x.example/a.png",
+        deferrable=False,
+        poll_interval=0.05,
     )
     context = make_context()
     with pytest.raises(I2VGenerationFailedError):

@@ -9,10 +9,12 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_i2v.exceptions import (
     I2VAuthenticationError,
+    I2VCreationUncertainError,
     I2VCreationUnresolvedError,
     I2VInvalidRequestError,
     I2VNonRetryableError,
     I2VStateStoreError,
+    I2VTimeoutError,
 )
 from airflow_provider_i2v.generation.record import STATE_KEY
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
@@ -228,3 +230,46 @@ def test_an_unreadable_state_store_submits_nothing(simulator: Any, i2v_conn: str
     with pytest.raises(I2VStateStoreError, match="could not be read"):
         operator().execute(make_context(Unreadable()))
     assert creations(simulator) == 0
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        None,  # no such connection
+        {"conn_type": "i2v", "host": "http://127.0.0.1:9", "password": "k", "extra": {"max_retries": "nan"}},
+        {"conn_type": "i2v", "host": "http://127.0.0.1:9", "password": "k", "extra": {"timeout": "nan"}},
+    ],
+    ids=["missing", "max_retries-nan", "timeout-nan"],
+)
+def test_a_bad_connection_is_found_before_the_intent_so_nothing_reads_as_maybe_paid(
+    simulator: Any, monkeypatch: pytest.MonkeyPatch, connection: Any
+) -> None:
+    import json
+
+    if connection is None:
+        monkeypatch.delenv("AIRFLOW_CONN_I2V_MISSING", raising=False)
+    else:
+        monkeypatch.setenv("AIRFLOW_CONN_I2V_MISSING", json.dumps(connection))
+    store = DictStateStore()
+    with pytest.raises(Exception, match=r"i2v_missing|max_retries|timeout") as raised:
+        operator(i2v_conn_id="i2v_missing").execute(make_context(store))
+    assert not isinstance(raised.value, I2VCreationUncertainError)
+    assert store.rows == {}  # no intent: the next try has no "may have been paid for" to say
+    assert creations(simulator) == 0
+
+
+def test_a_generation_made_on_another_gateway_is_a_config_error_never_a_new_payment(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_i2v.exceptions import I2VConnectionConfigError
+    from tests.conftest import connection_uri, simulator_base_url
+
+    store = DictStateStore()
+    simulator.configure(generation_seconds=60)
+    with pytest.raises(I2VTimeoutError):
+        operator(generation_timeout=0.2).execute(make_context(store))  # submitted, still rendering
+    moved = simulator_base_url().replace("127.0.0.1", "localhost")
+    monkeypatch.setenv("AIRFLOW_CONN_I2V_DEFAULT", connection_uri(moved))
+    with pytest.raises(I2VConnectionConfigError, match="was created on"):
+        operator().execute(make_context(store))
+    assert creations(simulator) == 1

@@ -115,6 +115,27 @@ def test_poke_mode_times_out_at_the_first_tries_deadline(simulator: Any, i2v_con
         retry.poke(make_context(store))
 
 
+def test_a_clear_starts_a_new_deadline(simulator: Any, i2v_conn: str) -> None:
+    """A clear raises the task instance's max_tries (Airflow's retries start over): a cleared,
+    timed-out sensor waits a full timeout again instead of timing out at once."""
+    simulator.configure(generation_seconds=600)
+    generation_id = submit()
+    store = DictStateStore()
+
+    def context(max_tries: int) -> dict[str, Any]:
+        ctx = make_context(store)
+        ctx["ti"].max_tries = max_tries
+        return ctx
+
+    first = I2VTaskSensor(task_id="wait", generation_id=generation_id, deferrable=False, timeout=0.3)
+    first._deadline = first._start(context(max_tries=1))
+    time.sleep(0.4)
+    cleared = I2VTaskSensor(task_id="wait", generation_id=generation_id, deferrable=False, timeout=0.3)
+    cleared._deadline = cleared._start(context(max_tries=3))  # the user cleared it
+    assert cleared.poke(context(max_tries=3)) is False  # a new deadline: still waiting
+    assert cleared._deadline > first._deadline
+
+
 @pytest.mark.parametrize("status", ["timeout", "failed"])
 def test_soft_fail_is_honoured_after_a_deferral(simulator: Any, i2v_conn: str, status: str) -> None:
     from airflow.sdk.exceptions import AirflowSkipException

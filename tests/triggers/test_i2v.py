@@ -40,7 +40,8 @@ def test_serialize_round_trip_resumes_same_generation_without_submitting(
     [event] = run_trigger(restored)
     assert event["status"] == "completed"
     assert event["generation_id"] == generation_id
-    assert event["outcome"]["usage"]["cost"] == "0.2800"
+    assert event["outcome"]["usage"]["cost"] == "0.2800"  # what the worker needs is kept
+    assert "dropped" in event["outcome"]["usage"]
     assert creations(simulator) == 1
 
 
@@ -337,3 +338,15 @@ def test_the_render_time_the_gateway_reports_teaches_the_schedule(simulator: Any
     edge = RENDER_TIMES.early_edge("m")
     RENDER_TIMES.clear()
     assert edge == pytest.approx(0.3, abs=0.01)  # metadata: completed_at - in_queue_at
+
+
+def test_the_event_carries_a_compact_outcome_not_the_raw_answer(simulator: Any, i2v_conn: str) -> None:
+    """Events are stored in the metadata database: a gateway that answers with megabytes of
+    metadata must not put them there."""
+    simulator.configure(generation_seconds=0.05, usage_extra={"blob": "x" * 500_000})
+    [event] = run_trigger(trigger(submit()))
+    assert event["status"] == "completed"
+    assert "response" not in event
+    assert len(json.dumps(event)) < 20_000
+    assert event["outcome"]["usage"]["cost"] == "0.2800"  # what the worker needs is kept
+    assert "dropped" in event["outcome"]["usage"]
