@@ -1,8 +1,11 @@
 """Turn product photos into short videos, one generation per image.
 
 The images come in the three forms pipelines usually hold them in: a public URL
-(passed through to the gateway), a local file on the worker, and an inline data
-URL (both read, checked and sent as data URLs). ``generate`` is mapped over them:
+(checked from its first bytes, then passed through to the gateway), a local file on
+the worker, and an inline data URL (both read, checked and sent as data URLs). Run it
+with ``{"image_url": ...}`` in the run's conf pointing at one of your images; against the
+bundled simulator, its sample image ``http://127.0.0.1:8765/samples/1280x720.jpg`` (what
+``make demo`` passes). ``generate`` is mapped over them:
 each mapped task submits one generation and defers, so no worker slot is held while
 the videos render, then copies its video into ``output_dir`` (the gateway's links
 expire) and emits an event on the ``i2v_product_videos`` asset naming the generation,
@@ -92,6 +95,7 @@ def i2v_product_videos() -> None:
     @task
     def report(results: list[dict[str, Any]]) -> dict[str, Any]:
         """Print every video, where it was kept, and the total cost (Decimal, never float)."""
+        results = results[:]  # one XCom request (iterating a lazy sequence probes past its end)
         urls = [url for result in results for url in result["video_urls"]]
         files = [file for result in results for file in result.get("files", [])]
         total = sum((Decimal(str(r["usage"].get("cost") or "0")) for r in results), Decimal("0"))

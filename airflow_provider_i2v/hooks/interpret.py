@@ -32,7 +32,7 @@ from airflow_provider_i2v.protocol import (
     error_message,
     parse_generation,
     parse_retry_after,
-    proves_nothing_created,
+    status_proves_nothing_created,
 )
 
 
@@ -115,7 +115,7 @@ def interpret(
         raise TransientFailure(
             message,
             retry_after=parse_retry_after(headers.get("Retry-After")),
-            nothing_created=proves_nothing_created(status),
+            nothing_created=status_proves_nothing_created(status),
             throttled=status == THROTTLED_STATUS,
         )
     if kind is ErrorKind.AUTH:

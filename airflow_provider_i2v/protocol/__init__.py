@@ -59,7 +59,7 @@ from .http_errors import (
     classify_status,
     error_message,
     parse_retry_after,
-    proves_nothing_created,
+    status_proves_nothing_created,
 )
 from .models import DEFAULT_MODEL, MINIMAX_I2V_01_LIVE, MODELS, ModelSpec
 from .render import render_error, render_generation, render_usage
@@ -123,8 +123,8 @@ __all__ = [
     "parse_progress",
     "parse_retry_after",
     "poll_path",
-    "proves_nothing_created",
     "render_error",
     "render_generation",
     "render_usage",
+    "status_proves_nothing_created",
 ]

@@ -46,7 +46,7 @@ def classify_status(status_code: int) -> ErrorKind:
     return ErrorKind.BAD_REQUEST
 
 
-def proves_nothing_created(status_code: int) -> bool:
+def status_proves_nothing_created(status_code: int) -> bool:
     """Whether a create answered ``status_code`` certainly created no generation.
 
     Every refusal (4xx) proves it; of the transient answers only 408 and 429 do.

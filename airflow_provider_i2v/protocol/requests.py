@@ -71,8 +71,8 @@ class GenerationRequest:
         values: dict[str, Any] = {}
         for name, kind in _PARAM_TYPES.items():
             value = params.get(name, defaults[name])
-            wrong_bool = kind is int and not is_int(value)
-            if value is not None and (wrong_bool or not isinstance(value, kind)):
+            not_an_int = kind is int and not is_int(value)
+            if value is not None and (not_an_int or not isinstance(value, kind)):
                 raise MalformedRequestError(f"'{name}' must be of type {kind.__name__}")
             values[name] = value
         return cls(first_frame_image=image, model=body["model"], **values)

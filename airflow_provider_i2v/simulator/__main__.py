@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
-from . import settings
+from . import knobs
 from .config import HELP_SECTIONS, SETTINGS, SimConfig
 from .faults import Fault
 from .server import SimulatorServer
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_flag(group: argparse._ArgumentGroup, item: settings.Declared) -> None:
+def _add_flag(group: argparse._ArgumentGroup, item: knobs.Declared) -> None:
     """One knob's flag, shaped by its declared type: a switch, a repeatable flag or a value."""
     spec = item.spec
     names = [item.flag, *spec.aliases]
@@ -113,19 +113,19 @@ def _add_flag(group: argparse._ArgumentGroup, item: settings.Declared) -> None:
     if item.hint is bool:
         group.add_argument(*names, dest=item.name, action=argparse.BooleanOptionalAction, help=text)
         return
-    options = [option for option in settings.options(item.hint) if option is not type(None)]
-    element = settings.element_of(options[0])
+    options = [option for option in knobs.options(item.hint) if option is not type(None)]
+    element = knobs.element_of(options[0])
     parse = _explained(spec.parse or _reader(options[0] if element is None else element))
     metavar = spec.metavar or _metavar(item, options[0] if element is None else element)
     if element is not None:  # a list: the flag is repeatable
         group.add_argument(*names, dest=item.name, action="append", type=parse, metavar=metavar, help=text)
         return
-    if len(options) < len(settings.options(item.hint)):  # may be unset: "none" says so
+    if len(options) < len(knobs.options(item.hint)):  # may be unset: "none" says so
         parse = _or_none(parse)
     group.add_argument(*names, dest=item.name, type=parse, choices=spec.choices, metavar=metavar, help=text)
 
 
-def _metavar(item: settings.Declared, hint: Any) -> str:
+def _metavar(item: knobs.Declared, hint: Any) -> str:
     """A short placeholder: the choices (``fixed|lognormal``), ``JSON`` or the kind of value."""
     if item.spec.choices is not None:
         return "|".join(item.spec.choices)

@@ -3,7 +3,7 @@
 Everything the real gateway has been seen or documented to do that a client must
 tolerate has a knob here, so a test can make the simulator behave like the real gateway
 on its worst day. Each field is declared with
-:func:`~.settings.setting`: its annotation is its type, then its default, help text,
+:func:`~.knobs.setting`: its annotation is its type, then its default, help text,
 choices and bounds; validation, the JSON reading and the ``i2v-simulator`` flags are
 all generated from that (see :mod:`.settings`). The same object is changed in-process
 (``sim.configure(...)``) and over HTTP (``POST /_sim/config``); both go through
@@ -20,9 +20,9 @@ from typing import Any
 
 from airflow_provider_i2v.protocol import TASK_CREATION_ERROR, GenerationStatus
 
-from . import rules, settings
+from . import knobs, rules
 from .faults import FAULT_KINDS, FAULT_SCOPES, SURVIVABLE_FAULTS, Fault, FaultKind, survivable_faults
-from .settings import setting
+from .knobs import setting
 
 __all__ = [  # the fault names were always importable from here
     "FAULT_KINDS",
@@ -231,13 +231,13 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         for item in SETTINGS:
-            setattr(self, item.name, settings.normalised(item, getattr(self, item.name)))
+            setattr(self, item.name, knobs.normalised(item, getattr(self, item.name)))
         self.validate()
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first knob that makes no sense."""
         for item in SETTINGS:
-            problem = settings.problem(item, getattr(self, item.name))
+            problem = knobs.problem(item, getattr(self, item.name))
             if problem is not None:
                 raise ValueError(problem if problem.startswith(item.name) else f"{item.name} {problem}")
         if self.render_time == "lognormal" and (
@@ -254,7 +254,7 @@ class SimConfig:
 
     def updated(self, changes: Mapping[str, Any]) -> SimConfig:
         """A validated copy with ``changes`` (JSON-shaped values are accepted) applied."""
-        settings.check_names(SETTINGS, changes)
+        knobs.check_names(SETTINGS, changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -268,7 +268,7 @@ def _jsonable(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
 
 
-SETTINGS: tuple[settings.Declared, ...] = settings.declared(SimConfig)
+SETTINGS: tuple[knobs.Declared, ...] = knobs.declared(SimConfig)
 
 #: The sections of ``i2v-simulator --help``: each starts at the named field and runs to the
 #: next section's (fields in declaration order, as grouped above).

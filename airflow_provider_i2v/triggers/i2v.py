@@ -12,6 +12,7 @@ unless something changed.
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,9 +22,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_i2v.exceptions import I2VError
 from airflow_provider_i2v.generation.schedule import Polling
 
-_heap = {"frozen": False}
 
-
+@functools.cache
 def freeze_startup_heap() -> None:
     """Once per trigger-runner process, and only when the deployment opts in
     (``[i2v] freeze_trigger_heap = True``, or ``AIRFLOW__I2V__FREEZE_TRIGGER_HEAP=True``):
@@ -36,9 +36,6 @@ def freeze_startup_heap() -> None:
     machine. It changes the whole trigger-runner process (every provider's triggers in it),
     so it is off unless asked for; docs/deploying.md says when it helps.
     """
-    if _heap["frozen"]:
-        return
-    _heap["frozen"] = True
     try:
         from airflow.configuration import conf
         from airflow.sdk.execution_time import task_runner

@@ -113,7 +113,7 @@ def test_every_wire_spelling_reads_back_as_its_status() -> None:
 
 def test_only_408_and_429_among_transient_statuses_prove_nothing_was_created() -> None:
     transient = [s for s in range(400, 600) if p.classify_status(s) is p.ErrorKind.TRANSIENT]
-    assert [s for s in transient if p.proves_nothing_created(s)] == [408, 429]
+    assert [s for s in transient if p.status_proves_nothing_created(s)] == [408, 429]
 
 
 @pytest.mark.parametrize("raw", ["²", "٣", "¹²³", " ² "])

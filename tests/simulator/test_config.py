@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_i2v.simulator import FAULT_KINDS, Endpoint, Fault, FaultKind, SimConfig
 from airflow_provider_i2v.simulator.config import SETTINGS
-from airflow_provider_i2v.simulator.settings import Declared
+from airflow_provider_i2v.simulator.knobs import Declared
 
 
 @pytest.mark.parametrize(

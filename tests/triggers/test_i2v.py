@@ -310,21 +310,22 @@ def test_the_heap_is_frozen_only_when_the_deployment_opts_in_and_only_in_the_tri
     frozen: list[bool] = []
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggerCommsDecoder(), raising=False)
-    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    trigger_module.freeze_startup_heap.cache_clear()
     trigger_module.freeze_startup_heap()
     assert frozen == []  # the host process is left alone unless the deployment asks
 
     monkeypatch.setenv("AIRFLOW__I2V__FREEZE_TRIGGER_HEAP", "True")
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", object())
-    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    trigger_module.freeze_startup_heap.cache_clear()
     trigger_module.freeze_startup_heap()
     assert frozen == []  # a worker, `airflow dags test`, a test: left alone
 
-    monkeypatch.setitem(trigger_module._heap, "frozen", False)
+    trigger_module.freeze_startup_heap.cache_clear()
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", TriggerCommsDecoder())
     trigger_module.freeze_startup_heap()
     trigger_module.freeze_startup_heap()
     assert frozen == [True]  # once per process
+    trigger_module.freeze_startup_heap.cache_clear()
 
 
 def test_the_render_time_the_gateway_reports_teaches_the_schedule(simulator: Any, i2v_conn: str) -> None:
