@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 #: The key the simulator is started with; any non-empty key is accepted unless the config
 #: lists ``api_keys``.
 TEST_API_KEY = "i2v-test-key"
+#: A connection's extras for tests against the simulator: quick back-off, a short time-out,
+#: and outputs on loopback allowed (the simulator serves its videos there).
+SIMULATOR_EXTRAS = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 10, "allow_private_outputs": True}
+
+
+def simulator_connection(url: str, **extra: object) -> dict[str, object]:
+    """An ``i2v`` connection (as ``AIRFLOW_CONN_...`` JSON takes it) to a simulator at ``url``."""
+    return {"conn_type": "i2v", "host": url, "password": TEST_API_KEY, "extra": {**SIMULATOR_EXTRAS, **extra}}
 
 
 @pytest.fixture
@@ -55,12 +63,6 @@ def i2v_default_connection(i2v_simulator: SimulatorServer, monkeypatch: pytest.M
     """``i2v_default`` pointing at :func:`i2v_simulator`; returns ``"i2v_default"``."""
     from airflow_provider_i2v.hooks.settings import DEFAULT_CONN_ID
 
-    connection = {
-        "conn_type": "i2v",
-        "host": i2v_simulator.url,
-        "password": TEST_API_KEY,
-        # allow_private_outputs: the simulator serves its videos on loopback.
-        "extra": {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 10, "allow_private_outputs": True},
-    }
+    connection = simulator_connection(i2v_simulator.url)
     monkeypatch.setenv(f"AIRFLOW_CONN_{DEFAULT_CONN_ID.upper()}", json.dumps(connection))
     return DEFAULT_CONN_ID

@@ -19,7 +19,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-API_KEY = "sk-test-VERY-SECRET-0123456789"
+from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY  # noqa: E402  (one key for all tests)
 
 
 class RecordingTI:

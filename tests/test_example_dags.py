@@ -37,12 +37,16 @@ def example_dag(module: str, factory: str) -> Any:
 def test_the_product_videos_dag_runs_offline(
     airflow_db: None, i2v_simulator: Any, i2v_default_connection: str
 ) -> None:
-    run = example_dag("i2v_product_videos", "i2v_product_videos").test()
+    from airflow_provider_i2v.simulator import sample_url
+
+    # The URL item is checked before paying: a sample image the simulator serves on loopback.
+    conf = {"image_url": sample_url(i2v_simulator.url)}
+    run = example_dag("i2v_product_videos", "i2v_product_videos").test(run_conf=conf)
     assert run.state == "success"
     sim = i2v_simulator.simulator
     assert sim.creations == 3  # one paid generation per image, none twice
     creates = [r for r in sim.requests if r.endpoint == "create"]
-    assert sorted(r.params["first_frame_image"][:5] for r in creates) == ["data:", "data:", "https"]
+    assert sorted(r.params["first_frame_image"][:5] for r in creates) == ["data:", "data:", "http:"]
 
 
 def test_the_folder_fan_out_keeps_every_video_and_reports_failures_and_cost(

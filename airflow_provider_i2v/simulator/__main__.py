@@ -48,7 +48,7 @@ serves:
 
 example:
   i2v-simulator --port 8765 --generation-seconds 5 --fault 429=0.1 --seed 1
-  export AIRFLOW_CONN_I2V_DEFAULT='{"conn_type": "i2v", "host": "http://127.0.0.1:8765", "password": "any"}'
+  export AIRFLOW_CONN_I2V_DEFAULT='{"conn_type": "i2v", "host": "http://127.0.0.1:8765", "password": "any", "extra": {"allow_private_outputs": true}}'
 """
 
 EPILOG = """\
