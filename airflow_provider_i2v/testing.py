@@ -33,7 +33,12 @@ if TYPE_CHECKING:
 TEST_API_KEY = "i2v-test-key"
 #: A connection's extras for tests against the simulator: quick back-off, a short time-out,
 #: and outputs on loopback allowed (the simulator serves its videos there).
-SIMULATOR_EXTRAS = {"backoff_initial": 0.01, "backoff_max": 0.05, "timeout": 10, "allow_private_outputs": True}
+SIMULATOR_EXTRAS = {
+    "backoff_initial": 0.01,
+    "backoff_max": 0.05,
+    "timeout": 10,
+    "allow_private_outputs": True,
+}
 
 
 def simulator_connection(url: str, **extra: object) -> dict[str, object]:

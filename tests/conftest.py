@@ -19,7 +19,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY  # noqa: E402  (one key for all tests)
+from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY
 
 
 class RecordingTI:

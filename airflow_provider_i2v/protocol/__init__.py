@@ -1,4 +1,4 @@
-"""The Vtrix gateway's wire contract, in one package (see ``shared/vtrix-api.md``).
+"""The Vtrix gateway's wire contract, in one package (docs/simulator.md shows the wire bodies).
 
 Every path, field name, status spelling, error code and HTTP-status meaning the
 provider knows about lives here. The hook and trigger use it to build requests and

@@ -1,6 +1,6 @@
 """Reading a create or poll answer into a :class:`GenerationState`.
 
-Everything vtrix-api.md says to tolerate is tolerated here (status spellings, error
+Everything the gateway has been seen to send is tolerated here (status spellings, error
 shapes, cost as string or number, ``created_at`` in seconds or milliseconds, extra
 keys). Anything that still cannot be read raises :class:`MalformedResponseError`,
 which callers treat as transient: no answer, however odd (NaN, a 400-digit number,

@@ -1,4 +1,4 @@
-"""What an HTTP-level answer means for a client (vtrix-api.md, "HTTP-level errors").
+"""What an HTTP-level answer means for a client (docs/retries.md, "Create retries" and "Transient errors").
 
 Classification, the rule for which answers prove that a create created nothing,
 the message of an error body and ``Retry-After``: facts about the wire, kept beside

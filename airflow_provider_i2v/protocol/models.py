@@ -1,4 +1,4 @@
-"""The models the gateway serves and their documented limits (seed/minimax_i2v_01_live-api.txt).
+"""The models the gateway serves and their limits, as the vendor's model page documents them.
 
 A :class:`ModelSpec` is the single source of every input limit and every default:
 the request model, the operator's signature, the image checks and the simulator's

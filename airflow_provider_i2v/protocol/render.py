@@ -1,4 +1,4 @@
-"""Server side: the bodies the gateway sends, shaped as vtrix-api.md shows them (the simulator's)."""
+"""Server side: the bodies the gateway sends, for the simulator (docs/simulator.md shows them)."""
 
 from __future__ import annotations
 

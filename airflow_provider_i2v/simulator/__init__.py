@@ -1,7 +1,7 @@
 """A local simulator of the Vtrix gateway: real HTTP, configurable timing and faults.
 
 The provider's tests, the demo and benchmarks run against it offline. It serves the
-wire contract of ``vtrix-api.md`` (through :mod:`airflow_provider_i2v.protocol`, so it
+gateway's wire contract (through :mod:`airflow_provider_i2v.protocol`, so it
 cannot drift from the client), its own output files, and a control plane under
 ``/_sim/``; it records every request so tests can assert, for instance, that a
 retried task created exactly one generation.

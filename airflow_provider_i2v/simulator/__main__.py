@@ -43,12 +43,14 @@ serves:
                                         checked as the gateway checks it)
   GET  /model/v1/generation/task/{id}   its status, then its video, usage, error
   GET  /files/{id}.mp4                  the generated video (no auth)
+  GET  /samples/{w}x{h}.{jpg,png,webp}   a sample first frame to use as an image URL (no auth)
   /_sim/...                             control: health, config, stats, reset,
                                         requests, generations, advance (no auth)
 
 example:
   i2v-simulator --port 8765 --generation-seconds 5 --fault 429=0.1 --seed 1
-  export AIRFLOW_CONN_I2V_DEFAULT='{"conn_type": "i2v", "host": "http://127.0.0.1:8765", "password": "any", "extra": {"allow_private_outputs": true}}'
+  export AIRFLOW_CONN_I2V_DEFAULT='{"conn_type": "i2v", "host": "http://127.0.0.1:8765",
+    "password": "any", "extra": {"allow_private_outputs": true}}'
 """
 
 EPILOG = """\

@@ -118,7 +118,7 @@ def test_templated_fields_may_be_xcom_args_at_parse_time() -> None:
     assert op.prompt is not None
 
 
-# --- holes found in review (issue 9): each of these failed on e6af3ed ---------------------
+# --- holes found in review: paths where a try could pay twice or lose what it paid for ---------
 
 
 def hold_create_answer(simulator: Any, seconds: float = 3.0) -> None:

@@ -1,4 +1,4 @@
-"""The wire module: every spelling and shape vtrix-api.md says a client must tolerate."""
+"""The wire module: every spelling and shape a client of the gateway must tolerate."""
 
 from __future__ import annotations
 

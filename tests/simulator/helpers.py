@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 
 from airflow_provider_i2v.protocol import CREATE_PATH, GenerationRequest, poll_path
+from tests.conftest import API_KEY  # noqa: F401  (one key for all tests)
 
-from tests.conftest import API_KEY  # noqa: E402,F401  (one key for all tests)
 IMAGE_URL = "https://example.com/cat.jpg"
 #: A real 1x1 PNG: the simulator checks base64 and size, not pixels.
 PNG_BYTES = base64.b64decode(
