@@ -62,9 +62,17 @@ class _Timed:
 class TimedImageToVideoOperator(_Timed, ImageToVideoOperator):
     bench_name = "provider"
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("check_image_url", False)  # the benchmark's image URLs are never fetched
+        super().__init__(**kwargs)
+
 
 class TimedImageToVideoBatchOperator(_Timed, ImageToVideoBatchOperator):
     bench_name = "batch"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("check_image_url", False)  # the benchmark's image URLs are never fetched
+        super().__init__(**kwargs)
 
 
 class TimedNoopOperator(_Timed, NoopDeferringOperator):

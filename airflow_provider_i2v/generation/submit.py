@@ -131,16 +131,22 @@ async def submit(
     stop: list[BaseException] = []
     results: dict[int, Created] = {}
 
+    def stopped(s: Slotted) -> bool:
+        """Whether new creates were stopped (then this slot is not sent: nothing paid for it)."""
+        if stop:
+            results[s.index] = Created(s.index, error=stop[0] if isinstance(stop[0], I2VError) else None)
+        return bool(stop)
+
     async def one(s: Slotted) -> None:
         async with gate:
-            if stop:
-                error = stop[0] if isinstance(stop[0], I2VError) else None
-                results[s.index] = Created(s.index, error=error)
+            if stopped(s):
                 return
             try:
                 prepared = await asyncio.to_thread(s.prepare)
             except I2VError as exc:
                 results[s.index] = Created(s.index, error=exc)
+                return
+            if stopped(s):  # stopped while the image was read
                 return
             asked = Asked(prepared.digest, s.asked.gateway, s.asked.conn_id, s.asked.model, prepared.image)
             create = PaidCreate(s.slot, asked, where=s.where, log=log)

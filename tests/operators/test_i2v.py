@@ -331,11 +331,13 @@ def test_output_copy_goes_through_the_connections_proxy(
     from airflow_provider_i2v.outputs import copy_outputs
 
     result = operator(deferrable=False).execute(make_context())
-    direct = ConnectionSettings.from_connection(None, "k", {"timeout": 2})
+    direct = ConnectionSettings.from_connection(None, "k", {"timeout": 2, "allow_private_outputs": True})
     [copied] = copy_outputs(result["video_urls"], tmp_path / "direct", result["generation_id"], direct)
     assert copied.uri.endswith(f"{result['generation_id']}.mp4")
     # The same copy through a proxy that does not answer fails: the proxy setting is used.
-    proxied = ConnectionSettings.from_connection(None, "k", {"timeout": 2, "proxy": "http://127.0.0.1:9"})
+    proxied = ConnectionSettings.from_connection(
+        None, "k", {"timeout": 2, "proxy": "http://127.0.0.1:9", "allow_private_outputs": True}
+    )
     with pytest.raises(I2VError, match="could not copy"):
         copy_outputs(result["video_urls"], tmp_path / "proxied", result["generation_id"], proxied)
     assert list((tmp_path / "proxied").iterdir()) == []  # nothing partial left behind
@@ -394,7 +396,7 @@ def test_compressed_download_checked_against_bytes_on_the_wire(tmp_path: Path) -
     )
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/out/g1.mp4"
-        settings = ConnectionSettings.from_connection(None, "k", {"timeout": 5})
+        settings = ConnectionSettings.from_connection(None, "k", {"timeout": 5, "allow_private_outputs": True})
         [copied] = copy_outputs([url], tmp_path, "g1", settings)
     finally:
         server.shutdown()
