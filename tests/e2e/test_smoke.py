@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.airflow_stack import AirflowStack, wait_until
+from dev.airflow_stack import AirflowStack, wait_until
 
 pytestmark = pytest.mark.e2e
 
