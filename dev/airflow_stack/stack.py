@@ -150,19 +150,22 @@ class AirflowStack:
         return [line for line in self.log_text(name).splitlines() if needle in line]
 
     def run_error_lines(self, dag_id: str, run_id: str, *, states: Iterable[str] = ("success",)) -> list[str]:
-        """Error-level lines about the run's task instances in ``states``, wherever logged.
+        """Error-level lines of a run, wherever they were logged, but those of its task
+        instances that ended outside ``states`` (a task a test makes fail logs its error).
 
-        A task's own log (the REST API) and the components' logs: a task's supervisor (in
-        the scheduler with the LocalExecutor, in the Celery worker) logs there, e.g. what
-        the task's calls to the execution API answered. Component lines count when they
-        name the run and either name no task or one of those task instances.
+        Read: the task logs of the task instances in ``states`` (the REST API), and every
+        component log line naming the run: a task's supervisor (in the scheduler with the
+        LocalExecutor, in the Celery worker) logs there, e.g. what the task's calls to the
+        execution API answered. Such a line names the task instance it is about, which is
+        not always the one that logged it, so only a line naming a task instance outside
+        ``states`` is left out.
         """
         wanted = set(states)
         found = self.client.error_log_lines(dag_id, run_id, states=wanted)
-        tis = {
+        others = {
             (str(ti["task_id"]), int(ti.get("map_index", -1)))
             for ti in self.client.task_instances(dag_id, run_id)
-            if ti.get("state") in wanted
+            if ti.get("state") not in wanted
         }
         for name in self.logs:
             for line in console_error_lines(self.log_text(name)):
@@ -170,7 +173,7 @@ class AirflowStack:
                     continue
                 task = re.search(r"\btask_id=(\S+)", line)
                 map_index = re.search(r"\bmap_index=(-?\d+)", line)
-                if task is None or (task[1], int(map_index[1]) if map_index else -1) in tis:
+                if task is None or (task[1], int(map_index[1]) if map_index else -1) not in others:
                     found.append(f"{name}: {line}")
         return found
 
