@@ -3,9 +3,9 @@
 #               make test   (unit tests, then the end-to-end tests on SQLite without `scale`)
 #
 # The tiers (times measured on a 2-core machine, README's "Quick start"):
-#   make unit          everything but real Airflow components (-m "not e2e")
+#   make unit          everything but real Airflow components and the scale runs
 #   make e2e           the end-to-end tests without the scale runs, on AIRFLOW_MODE (sqlite)
-#   make scale         the scale runs (a batch of 1,000 images, a 52-image fan-out), SQLite
+#   make scale         the scale runs (1,000-image batch, 52-image fan-out, 1,000 pollers), SQLite
 #   make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor     (E2E_MARK narrows)
 #   make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers
 #
@@ -63,7 +63,7 @@ test: bootstrap
 	$(call run_pytest,-m "not scale" $(MODE_ARG))
 
 unit: bootstrap
-	$(call run_pytest,-m "not e2e")
+	$(call run_pytest,-m "not e2e and not scale")
 
 e2e: bootstrap
 	$(call run_pytest,-m "e2e and not scale" $(MODE_ARG))
