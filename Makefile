@@ -1,6 +1,6 @@
 # Quick start:  make demo   (the example DAG on a real local Airflow against the simulator;
 #                            KEEP=1 leaves Airflow up afterwards, until Ctrl-C)
-#               make test   (unit tests, then the end-to-end tests on SQLite without `scale`)
+#               make test   (unit and end-to-end tests on SQLite in one run, without `scale`)
 #
 # The tiers (times measured on a 2-core machine, README's "Quick start"):
 #   make unit          everything but real Airflow components and the scale runs
@@ -74,7 +74,7 @@ scale: bootstrap
 e2e-sqlite e2e-postgres e2e-celery: bootstrap
 	$(call run_pytest,-m "$(E2E_MARK)" --airflow-mode=$(@:e2e-%=%))
 
-# One table: every figure of issue 12 beside its target and the anchors measured in the same
+# One table: every benchmark figure beside its target and the anchors measured in the same
 # run (benchmarks/README.md). py-spy (the 'bench' extra) adds profiles; it is optional.
 bench: bootstrap
 	@test -x $(VENV)/bin/py-spy || (command -v uv >/dev/null && uv pip install --python $(VPY) --quiet -e ".[bench]") \
