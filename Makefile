@@ -1,9 +1,13 @@
-# Quick start:  make demo   (the example DAG on a real local Airflow against the simulator)
-#               make test   (the whole test suite, end-to-end tests included, on SQLite)
+# Quick start:  make demo   (the example DAG on a real local Airflow against the simulator;
+#                            KEEP=1 leaves Airflow up afterwards, until Ctrl-C)
+#               make test   (unit and end-to-end tests on SQLite in one run, without `scale`)
 #
-# The end-to-end tests run on one deployment per session: AIRFLOW_MODE=sqlite (default),
-# postgres (PostgreSQL 15, LocalExecutor) or celery (PostgreSQL, Redis, CeleryExecutor, two
-# triggerers); `make e2e-postgres` and `make e2e-celery` are the other two.
+# The tiers (times measured on a 2-core machine, README's "Quick start"):
+#   make unit          everything but real Airflow components and the scale runs
+#   make e2e           the end-to-end tests without the scale runs, on AIRFLOW_MODE (sqlite)
+#   make scale         the scale runs (1,000-image batch, 52-image fan-out, 1,000 pollers), SQLite
+#   make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor     (E2E_MARK narrows)
+#   make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers
 #
 # Every target bootstraps .venv first (dev/bootstrap.sh: uv, editable install with the dev
 # extras); that step is skipped in about a second when nothing changed.
@@ -15,51 +19,62 @@ VPY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 AIRFLOW_MODE ?=
 BENCH_ARGS ?=
+KEEP ?=
 ARTIFACTS := .artifacts
 MODE_ARG := $(if $(AIRFLOW_MODE),--airflow-mode=$(AIRFLOW_MODE))
+# What the other deployments run: the scale runs prove throughput once (on SQLite), and the
+# recipes (the users' how-tos) prove the documented steps once, in `make test`.
+E2E_MARK ?= e2e and not scale and not recipes
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap demo test e2e e2e-sqlite e2e-postgres e2e-celery unit lint format clean bench
+.PHONY: help bootstrap demo test unit e2e scale e2e-sqlite e2e-postgres e2e-celery lint format clean bench
 
 help:
-	@echo "make demo       run the example DAG on a real local Airflow + simulator"
-	@echo "make test       run the test suite (PYTEST_ARGS='-k ...' to narrow it)"
-	@echo "make unit       the suite without the end-to-end tests"
-	@echo "make e2e        only the end-to-end tests (real Airflow components; AIRFLOW_MODE=...)"
+	@echo "make demo       run the example DAG on a real local Airflow + simulator (KEEP=1: keep it up)"
+	@echo "make test       unit tests + end-to-end tests on SQLite, without the scale runs"
+	@echo "make unit       the unit tests only (no real Airflow component)"
+	@echo "make e2e        the end-to-end tests without the scale runs (AIRFLOW_MODE=...)"
+	@echo "make scale      the scale runs (1,000-image batch, 52-image fan-out) on SQLite"
 	@echo "make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor"
 	@echo "make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make format     ruff format + ruff check --fix"
-	@echo "make bench      the benchmark table of issue 12 (~58 min; BENCH_ARGS=--quick: ~17 min)"
+	@echo "make bench      the benchmark table (~58 min; BENCH_ARGS=--quick: ~17 min)"
 	@echo "make bootstrap  create/update .venv"
 	@echo "make clean      remove .venv and caches"
+	@echo "PYTEST_ARGS='-k ...' narrows any test target."
 
 bootstrap:
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash dev/bootstrap.sh
 
 demo: bootstrap
-	$(VPY) dev/demo.py
+	$(VPY) dev/demo.py $(if $(filter-out 0,$(KEEP)),--keep)
 
-# pytest's exit code is kept in .artifacts/pytest-exit-code (.ci/run reads it: 5 means that
-# no test was collected, which counts as a failure).
-test: bootstrap
+# Each test target keeps pytest's exit code in .artifacts/pytest-exit-code (.ci/run reads
+# it: 5 means that no test was collected, which counts as a failure).
+define run_pytest
 	@mkdir -p $(ARTIFACTS)
-	@set +e; $(VPY) -m pytest $(MODE_ARG) $(PYTEST_ARGS); rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit code 5)" >&2; fi; \
+	@set +e; echo '+ pytest $(1)'; $(VPY) -m pytest $(1) $(PYTEST_ARGS); rc=$$?; echo $$rc > $(ARTIFACTS)/pytest-exit-code; \
+	if [ $$rc -eq 5 ]; then echo "make $@: pytest collected no tests (exit code 5)" >&2; fi; \
 	exit $$rc
+endef
+
+test: bootstrap
+	$(call run_pytest,-m "not scale" $(MODE_ARG))
 
 unit: bootstrap
-	$(VPY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(call run_pytest,-m "not e2e and not scale")
 
 e2e: bootstrap
-	$(VPY) -m pytest -m e2e $(MODE_ARG) $(PYTEST_ARGS)
+	$(call run_pytest,-m "e2e and not scale" $(MODE_ARG))
 
-# E2E_MARK narrows them, e.g. E2E_MARK="e2e and not scale" (what CI runs on PostgreSQL).
-E2E_MARK ?= e2e
+scale: bootstrap
+	$(call run_pytest,-m scale --airflow-mode=sqlite)
+
 e2e-sqlite e2e-postgres e2e-celery: bootstrap
-	$(VPY) -m pytest -m "$(E2E_MARK)" --airflow-mode=$(@:e2e-%=%) $(PYTEST_ARGS)
+	$(call run_pytest,-m "$(E2E_MARK)" --airflow-mode=$(@:e2e-%=%))
 
-# One table: every figure of issue 12 beside its target and the anchors measured in the same
+# One table: every benchmark figure beside its target and the anchors measured in the same
 # run (benchmarks/README.md). py-spy (the 'bench' extra) adds profiles; it is optional.
 bench: bootstrap
 	@test -x $(VENV)/bin/py-spy || (command -v uv >/dev/null && uv pip install --python $(VPY) --quiet -e ".[bench]") \

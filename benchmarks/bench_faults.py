@@ -34,8 +34,7 @@ def run_one(index: int, retries: int) -> tuple[dict[str, Any] | None, int, str |
 
     from airflow_provider_i2v.exceptions import I2VError
     from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
-    from tests.conftest import DictStateStore, make_context
-    from tests.sim_helpers import run_trigger
+    from dev.task_runtime import DictStateStore, make_context, run_trigger
 
     store = DictStateStore()
     last_error = None

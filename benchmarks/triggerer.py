@@ -186,7 +186,7 @@ class Triggerer:
         self.supervisor_pid = 0
 
     def start(self) -> Triggerer:
-        from tests.support.airflow_stack import AirflowStack
+        from dev.airflow_stack import AirflowStack
 
         self.stack = AirflowStack(
             REPO / "benchmarks" / "dags",

@@ -156,7 +156,7 @@ def run(
     timeout: float = 1800,
 ) -> WorkerRun:
     """One Airflow runs a warm-up DAG of each kind (2 tasks), then each kind's DAG of ``n``."""
-    from tests.support.airflow_stack import AirflowStack
+    from dev.airflow_stack import AirflowStack
 
     dags = work / f"{tag}-dags"
     dags.mkdir(parents=True, exist_ok=True)
@@ -219,8 +219,7 @@ def run_inline(work: Path, simulator: Simulator, n: int, render: float) -> Worke
         TimedImageToVideoOperator,
         TimedNoopOperator,
     )
-    from tests.conftest import make_context
-    from tests.sim_helpers import run_trigger
+    from dev.task_runtime import make_context, run_trigger
 
     record = work / "worker-calls.jsonl"
     record.unlink(missing_ok=True)

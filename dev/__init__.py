@@ -1,2 +1,3 @@
-"""Developer tooling: the demo and the bootstrap script (not shipped). The real-Airflow
-harness they use lives in :mod:`tests.support.airflow_stack`."""
+"""Developer tooling, not shipped: the demo, the bootstrap script, the real-Airflow harness
+(:mod:`dev.airflow_stack`) that the demo, the benchmarks and the end-to-end tests share, and
+a task's runtime context for calling operators outside Airflow (:mod:`dev.task_runtime`)."""

@@ -10,6 +10,10 @@ It starts the simulator (``python -m airflow_provider_i2v.simulator``) and a rea
 shows task states while the videos render, then prints every video URL, the total cost and
 the simulator's request counts. Everything it started is stopped on exit, Ctrl-C included.
 Airflow's home (component and task logs) stays in ``.demo/airflow`` for inspection.
+
+With ``--keep`` (``make demo KEEP=1``) Airflow and the simulator stay up after the run,
+whatever its outcome: it prints the UI's address, the provider's "Video generations" page
+and the login, and stops everything when you press Ctrl-C.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.support.airflow_stack import (  # noqa: E402
+from dev.airflow_stack import (  # noqa: E402
     AirflowClient,
     AirflowStack,
     ApiError,
@@ -47,6 +51,8 @@ from tests.support.airflow_stack import (  # noqa: E402
 )
 
 DAG_ID = "i2v_product_videos"
+#: The provider's plugin page listing generations (under the api-server's /plugin/ prefix).
+GENERATIONS_PAGE = "/plugin/video-generations"
 READY_PREFIX = "i2v-simulator listening on "
 
 
@@ -209,6 +215,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="ARG",
         help="extra simulator flag (repeatable), e.g. --simulator-arg=--fail-rate=0.3",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave Airflow and the simulator running after the run, until Ctrl-C",
+    )
     parser.add_argument("--work-dir", default=str(REPO_ROOT / ".demo"), help="logs and Airflow's home")
     parser.add_argument(
         "--output-dir",
@@ -264,38 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         up = stack.timings["start"]
         passwords = stack.home / "simple_auth_manager_passwords.json"
         say(f"airflow     {stack.api_url} up in {up:.1f} s (login {stack.username}, password in {passwords})")
-        client = stack.client
-        client.wait_for_dag(args.dag_id, timeout=120)
-        client.unpause(args.dag_id)
-        output_root = Path(args.output_dir).resolve()
-        run = client.trigger(args.dag_id, conf={"output_dir": str(output_root)})
-        run_id = str(run["dag_run_id"])
-        say(f"dag run     {run_id}")
-        run_start = time.monotonic()
-        try:
-            final = client.wait_for_run(
-                args.dag_id,
-                run_id,
-                timeout=args.timeout,
-                interval=1.0,
-                on_poll=Progress(client, args.dag_id, run_id, run_start),
-            )
-        except WaitTimeout as exc:
-            say(f"\nFAILED: {exc}")
-            say(client.describe_failures(args.dag_id, run_id))
-            return 1
-        run_seconds = time.monotonic() - run_start
-        if final.get("state") != "success":
-            say(f"\nFAILED: DAG run {run_id} ended {final.get('state')!r} after {run_seconds:.1f} s")
-            states = client.task_states(args.dag_id, run_id)
-            failed = [label for label, state in states.items() if state == "failed"]
-            say(f"failed tasks: {', '.join(failed) or 'none'}\n")
-            say(client.describe_failures(args.dag_id, run_id))
-            say(f"(Airflow logs kept in {home})")
-            return 1
-        print_summary(client, simulator, args.dag_id, run_id, run_seconds, stack, wall_start)
-        show_kept_videos(output_root / run_id.replace(":", "_"))
-        return 0
+        rc = run_demo(args, stack, simulator, wall_start)
+        if args.keep:
+            keep_running(stack, simulator)
+        return rc
     except KeyboardInterrupt:
         say("\ninterrupted: stopping everything")
         return 130
@@ -306,6 +289,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         if stack is not None:
             stack.stop()
         simulator.stop()
+
+
+def run_demo(
+    args: argparse.Namespace, stack: AirflowStack, simulator: SimulatorProcess, wall_start: float
+) -> int:
+    """Trigger the DAG, show its progress and its results; 0 if the run succeeded."""
+    home = stack.home
+    client = stack.client
+    client.wait_for_dag(args.dag_id, timeout=120)
+    client.unpause(args.dag_id)
+    output_root = Path(args.output_dir).resolve()
+    run = client.trigger(args.dag_id, conf={"output_dir": str(output_root)})
+    run_id = str(run["dag_run_id"])
+    say(f"dag run     {run_id}")
+    run_start = time.monotonic()
+    try:
+        final = client.wait_for_run(
+            args.dag_id,
+            run_id,
+            timeout=args.timeout,
+            interval=1.0,
+            on_poll=Progress(client, args.dag_id, run_id, run_start),
+        )
+    except WaitTimeout as exc:
+        say(f"\nFAILED: {exc}")
+        say(client.describe_failures(args.dag_id, run_id))
+        return 1
+    run_seconds = time.monotonic() - run_start
+    if final.get("state") != "success":
+        say(f"\nFAILED: DAG run {run_id} ended {final.get('state')!r} after {run_seconds:.1f} s")
+        states = client.task_states(args.dag_id, run_id)
+        failed = [label for label, state in states.items() if state == "failed"]
+        say(f"failed tasks: {', '.join(failed) or 'none'}\n")
+        say(client.describe_failures(args.dag_id, run_id))
+        say(f"(Airflow logs kept in {home})")
+        return 1
+    print_summary(client, simulator, args.dag_id, run_id, run_seconds, stack, wall_start)
+    show_kept_videos(output_root / run_id.replace(":", "_"))
+    return 0
+
+
+def keep_running(stack: AirflowStack, simulator: SimulatorProcess) -> None:
+    """Say where Airflow is and how to log in, then wait for Ctrl-C (or SIGTERM)."""
+    say("")
+    say("Airflow stays up (--keep); press Ctrl-C to stop it and the simulator.")
+    say(f"  Airflow UI         {stack.api_url}/")
+    say(f"  Video generations  {stack.api_url}{GENERATIONS_PAGE}")
+    say(f"  login              {stack.username} / {stack.password} (simple auth manager)")
+    say(f"  simulator          {simulator.url}")
+    try:
+        while True:
+            signal.pause()  # SIGINT and SIGTERM raise KeyboardInterrupt (main() set that up)
+    except KeyboardInterrupt:
+        say("\nstopping Airflow and the simulator")
 
 
 def video_args() -> list[str]:

@@ -1,63 +1,62 @@
 """Shared fixtures: an in-process gateway simulator over real HTTP, an ``i2v`` connection
 pointing at it, and the two edges of a task's runtime context a unit test needs (a TI
-that records XCom pushes, and a ``task_state_store``)."""
+that records XCom pushes, and a ``task_state_store``: :mod:`dev.task_runtime`)."""
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-# Unit tests resolve connections from the environment; the metadata database in this home is
-# only for the dag.test() runs of the example DAGs (tests/test_example_dags.py).
-os.environ.setdefault("AIRFLOW_HOME", os.path.join(os.path.dirname(__file__), ".airflow-home"))
-os.environ.setdefault(
-    "AIRFLOW__CORE__DAGS_FOLDER", os.path.join(os.path.dirname(__file__), "..", "example_dags")
-)
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+from dev.task_runtime import DictStateStore, RecordingTI, make_context
 
-from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY
+__all__ = ["API_KEY", "DictStateStore", "RecordingTI", "connection_uri", "make_context", "simulator_base_url"]
 
+from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY  # one key for all tests
+EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
 
-class RecordingTI:
-    """The part of a task instance the provider uses: ``xcom_push``."""
-
-    def __init__(self) -> None:
-        self.xcom: dict[str, Any] = {}
-        self.task_id = "generate"
-        self.map_index = -1
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = json.loads(json.dumps(value))  # XCom values must be JSON
+_SESSION_ENV = pytest.StashKey[tuple[pytest.MonkeyPatch, Path]]()
 
 
-class DictStateStore:
-    """``task_state_store`` semantics: JSON values, ``None`` refused, survives across tries."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Airflow's settings for this test process, for the whole session (undone at its end).
 
-    def __init__(self) -> None:
-        self.rows: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return json.loads(self.rows[key]) if key in self.rows else default
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        if value is None:
-            raise ValueError("None is not storable")
-        self.rows[key] = json.dumps(value)
-
-    def delete(self, key: str) -> None:
-        self.rows.pop(key, None)
-
-    def clear(self) -> None:
-        self.rows.clear()
+    Set before collection because Airflow reads them when it is first imported: a throw-away
+    ``AIRFLOW_HOME`` (nothing in a developer's own Airflow home is read or written; the
+    ``dag.test()`` runs migrate a database there), the example DAGs as the DAG folder, and no
+    Airflow example DAGs. Unit tests resolve connections from ``AIRFLOW_CONN_*`` variables
+    they set themselves. The real-Airflow stacks of the end-to-end tests drop every
+    ``AIRFLOW_*`` variable and get their own home.
+    """
+    home = Path(tempfile.mkdtemp(prefix="i2v-tests-airflow-home-"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AIRFLOW_HOME", str(home))
+    patch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(EXAMPLE_DAGS))
+    patch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    config.stash[_SESSION_ENV] = (patch, home)
 
 
-def make_context(store: DictStateStore | None = None) -> dict[str, Any]:
-    """A fresh try's context; pass the same ``store`` to model a retry of one task instance."""
-    return {"ti": RecordingTI(), "task_state_store": store if store is not None else DictStateStore()}
+def pytest_unconfigure(config: pytest.Config) -> None:
+    patch, home = config.stash[_SESSION_ENV]
+    patch.undo()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+#: Per-test bound of an end-to-end test without its own ``@pytest.mark.timeout`` (the first
+#: one also starts the session's Airflow); unit tests keep pyproject's 60 s.
+E2E_TIMEOUT = 600
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
 
 
 @pytest.fixture(scope="session")
@@ -77,20 +76,14 @@ def simulator(simulator_server: Any) -> Iterator[Any]:
     from airflow_provider_i2v.simulator import SimConfig
 
     sim = simulator_server.simulator
-    sim.reset(SimConfig(generation_seconds=0.5, retry_after=0.05, seed=7))
+    sim.reset(SimConfig(generation_seconds=0.3, retry_after=0.05, seed=7))
     return sim
 
 
 def connection_uri(url: str, **extra: Any) -> str:
-    # allow_private_outputs: the simulator serves its videos on loopback.
-    fast = {
-        "backoff_initial": 0.01,
-        "backoff_max": 0.05,
-        "timeout": 5,
-        "allow_private_outputs": True,
-        **extra,
-    }
-    return json.dumps({"conn_type": "i2v", "host": url, "password": API_KEY, "extra": fast})
+    from airflow_provider_i2v.testing import simulator_connection
+
+    return json.dumps(simulator_connection(url, **extra))
 
 
 _SERVER_URL: list[str] = []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger
+from dev.task_runtime import run_trigger
+
+__all__ = ["creations", "record_success", "requests_received", "run_trigger", "succeed"]
 
 
 def creations(sim: Any) -> int:
@@ -15,18 +16,6 @@ def creations(sim: Any) -> int:
 
 def requests_received(sim: Any) -> int:
     return len(sim.requests)
-
-
-def run_trigger(trigger: BaseTrigger, timeout: float = 30.0) -> list[dict[str, Any]]:
-    """Run a trigger to its end on a fresh event loop; returns every event payload."""
-
-    async def collect() -> list[dict[str, Any]]:
-        events = []
-        async for event in trigger.run():
-            events.append(event.payload)
-        return events
-
-    return asyncio.run(asyncio.wait_for(collect(), timeout))
 
 
 def record_success(task: Any, context: dict[str, Any]) -> None:

@@ -76,6 +76,7 @@ def spec_md() -> Path | None:
     return None
 
 
+@pytest.mark.e2e  # a subprocess building the whole site: the end-to-end tier
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     for module in ("mkdocs", "pymdownx"):
         if importlib.util.find_spec(module) is None:

@@ -12,6 +12,10 @@ from typing import Any
 
 import pytest
 
+# dag.test() on a migrated metadata database (``airflow db migrate`` in a subprocess): the
+# end-to-end tier, beside the same DAGs on a running Airflow in tests/e2e.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 
 
@@ -35,14 +39,17 @@ def example_dag(module: str, factory: str) -> Any:
 
 
 def test_the_product_videos_dag_runs_offline(
-    airflow_db: None, i2v_simulator: Any, i2v_default_connection: str
+    airflow_db: None, i2v_simulator: Any, i2v_default_connection: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from airflow_provider_i2v.simulator import sample_url
+    from dev.airflow_stack.logs import console_error_lines
 
     # The URL item is checked before paying: a sample image the simulator serves on loopback.
     conf = {"image_url": sample_url(i2v_simulator.url)}
     run = example_dag("i2v_product_videos", "i2v_product_videos").test(run_conf=conf)
     assert run.state == "success"
+    errors = console_error_lines("".join(capfd.readouterr()))
+    assert not errors, "\n".join(errors)  # a successful run logs nothing at error level
     sim = i2v_simulator.simulator
     assert sim.creations == 3  # one paid generation per image, none twice
     creates = [r for r in sim.requests if r.endpoint == "create"]

@@ -1,10 +1,13 @@
-"""A DAG file that imports the operator pays nothing for httpx, Pillow or the simulator.
+"""A DAG file that imports the operator pays nothing for httpx, Pillow, the simulator or
+OpenLineage.
 
 Airflow's own task SDK already imports httpx, so "httpx in sys.modules" proves nothing.
 The check instead *poisons* the heavy modules (``sys.modules[name] = None`` makes any
 later ``import name`` fail) after ``airflow.sdk`` is loaded, then parses the example
 DAG: if the provider imported httpx, Pillow, tenacity or the simulator at parse time,
-the DAG import would fail.
+the DAG import would fail. OpenLineage is not poisoned (Airflow reads every installed
+provider's metadata, the OpenLineage provider's included), but neither its client nor the
+provider's extractors nor our lineage module may be loaded.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 import airflow_provider_i2v.sensors.i2v  # the sensor too
 loaded = sorted(m for m in sys.modules if m.startswith("airflow_provider_i2v"))
-print(json.dumps(loaded))
+lineage = sorted(m for m in sys.modules if m.startswith(
+    ("openlineage", "airflow.providers.openlineage.extractors", "airflow_provider_i2v.lineage")
+))
+print(json.dumps({"loaded": loaded, "lineage": lineage}))
 """
 
 
@@ -41,7 +47,9 @@ def test_parsing_the_example_dag_imports_nothing_heavy(tmp_path: Path) -> None:
         env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = found["loaded"]
+    assert found["lineage"] == []
     assert "airflow_provider_i2v.operators.i2v" in loaded
     for heavy in ("hooks.transport", "outputs", "images", "simulator"):
         assert not any(m.startswith(f"airflow_provider_i2v.{heavy}") for m in loaded), loaded

@@ -10,6 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# A subprocess that runs every benchmark section in small (about 40 s): the end-to-end tier.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -2,8 +2,8 @@
 
 * ``airflow_mode`` (session): the deployment this session runs on, ``sqlite`` (default),
   ``postgres`` or ``celery`` (``--airflow-mode=...`` or ``I2V_E2E_MODE``; see
-  :mod:`tests.support.airflow_stack.modes`). Every test below runs in whichever is chosen.
-* ``airflow_stack`` (session): one running :class:`tests.support.airflow_stack.AirflowStack`
+  :mod:`dev.airflow_stack.modes`). Every test below runs in whichever is chosen.
+* ``airflow_stack`` (session): one running :class:`dev.airflow_stack.AirflowStack`
   of that mode whose DAG folder is ``e2e_dags_folder``; write DAG files there with
   ``write_dag`` (they are picked up within a few seconds) and drive them with
   ``airflow_stack.client``.
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tests.support.airflow_stack import AirflowStack, Mode
+    from dev.airflow_stack import AirflowStack, Mode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Set (CI does) to fail instead of skipping when this machine cannot run the chosen mode.
@@ -67,8 +67,8 @@ def airflow_available() -> None:
 @pytest.fixture(scope="session")
 def airflow_mode(airflow_available: None, pytestconfig: pytest.Config) -> Mode:
     """The session's deployment mode; skips every e2e test when this machine cannot run it."""
-    from tests.support.airflow_stack import unavailable_reason
-    from tests.support.airflow_stack.pytest_plugin import session_mode
+    from dev.airflow_stack import unavailable_reason
+    from dev.airflow_stack.pytest_plugin import session_mode
 
     mode = session_mode(pytestconfig)
     reason = unavailable_reason(mode)
@@ -84,7 +84,7 @@ def airflow_stack_factory(
     airflow_mode: Mode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., AirflowStack]]:
     """Start extra stacks: ``make(dags_folder=None, env=None, **AirflowStack kwargs)``."""
-    from tests.support.airflow_stack import AirflowStack
+    from dev.airflow_stack import AirflowStack
 
     stacks: list[AirflowStack] = []
 

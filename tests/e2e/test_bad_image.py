@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.support.airflow_stack import AirflowStack
+from dev.airflow_stack import AirflowStack
 
 DAG_ID = "e2e_bad_image"
 

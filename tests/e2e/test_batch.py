@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_stack import AirflowStack, wait_until
+from dev.airflow_stack import AirflowStack, wait_until
 
 pytestmark = [pytest.mark.timeout(1200), pytest.mark.scale]
 

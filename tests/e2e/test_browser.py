@@ -37,7 +37,7 @@ from tests.e2e import browser
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-    from tests.support.airflow_stack import AirflowStack
+    from dev.airflow_stack import AirflowStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -229,6 +229,8 @@ def test_finished_task_instance_links_to_the_video(
     run_id = api.trigger(DAG_ID)["dag_run_id"]
     run = api.wait_for_run(DAG_ID, run_id, timeout=240, interval=1.0)
     assert run["state"] == "success", api.describe_failures(DAG_ID, run_id)
+    errors = airflow_stack.run_error_lines(DAG_ID, run_id)
+    assert not errors, "\n".join(errors)
 
     ti_base = f"{airflow_stack.api_url}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}/tasks/{TASK_ID}/mapped"
     for map_index in range(3):

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_i2v.simulator import Fault
-from tests.support.airflow_stack import AirflowStack
+from dev.airflow_stack import AirflowStack
 
 #: Said by the try after a create whose outcome is unknown.
 WARNING = "whose outcome is unknown: a generation may exist and may have been paid for"

@@ -1,9 +1,11 @@
-"""The example DAG on real Airflow components against the simulator (issue: the core loop).
+"""The example DAGs on real Airflow components against the simulator: the core loop.
 
-Asserts what a user relies on: every mapped ``generate`` task defers (no worker slot held)
-while the simulator reports its generation running, the run succeeds, XCom holds the
-SPEC's result dict and keys, ``report`` sums the cost exactly, and the simulator saw
-exactly one creation per image.
+Asserts what a user relies on: every mapped ``generate`` task of ``i2v_product_videos``
+defers (no worker slot held) while the simulator reports its generation running, the run
+succeeds, XCom holds the documented result dict and keys, ``report`` sums the cost
+exactly, and the simulator saw exactly one creation per image; the stored videos' asset
+events then run ``i2v_published_videos``, which lists exactly those videos. Neither run
+logs a line at error level.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 import pytest
 
 from airflow_provider_i2v.protocol import GenerationStatus
-from tests.support.airflow_stack import AirflowStack, wait_until
+from dev.airflow_stack import AirflowStack, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "i2v_product_videos"
+PUBLISHED_DAG_ID = "i2v_published_videos"
 SIM_KEY = "e2e-test-key"
 
 
@@ -32,8 +35,11 @@ def test_example_dag_end_to_end(
 ) -> None:
     e2e_simulator.configure(generation_seconds=8)
     write_dag(DAG_ID, (REPO / "example_dags" / "i2v_product_videos.py").read_text())
+    write_dag(PUBLISHED_DAG_ID, (REPO / "example_dags" / "i2v_published_videos.py").read_text())
     api = airflow_stack.client
     api.wait_for_dag(DAG_ID, timeout=120)
+    api.wait_for_dag(PUBLISHED_DAG_ID, timeout=120)
+    api.unpause(PUBLISHED_DAG_ID)
     api.unpause(DAG_ID)
     run_id = api.trigger(DAG_ID, conf={"output_dir": str(tmp_path)})["dag_run_id"]
 
@@ -106,6 +112,28 @@ def test_example_dag_end_to_end(
     assert {r.generation_id for r in e2e_simulator.requests if r.endpoint == "poll"} == {
         r["generation_id"] for r in results
     }
+    errors = airflow_stack.run_error_lines(DAG_ID, run_id)
+    assert not errors, "\n".join(errors)
+
+    # The asset events (one per stored video) start the downstream example, once or more
+    # (a run takes the events queued when it is created). Each run succeeds, publishes
+    # videos of this run only, none twice, and logs nothing at error level.
+    def published_runs() -> list[dict[str, Any]] | None:
+        runs = api.paged(f"dags/{PUBLISHED_DAG_ID}/dagRuns", "dag_runs")
+        return runs if runs and all(r["state"] in ("success", "failed") for r in runs) else None
+
+    downstream = wait_until(
+        published_runs, timeout=120, interval=1.0, description="i2v_published_videos runs"
+    )
+    published: list[str] = []
+    for run in downstream:
+        assert run["state"] == "success", api.describe_failures(PUBLISHED_DAG_ID, run["dag_run_id"])
+        published += [p["generation_id"] for p in api.xcom(PUBLISHED_DAG_ID, run["dag_run_id"], "publish")]
+        errors = airflow_stack.run_error_lines(PUBLISHED_DAG_ID, run["dag_run_id"])
+        assert not errors, "\n".join(errors)
+    assert published
+    assert len(set(published)) == len(published)
+    assert set(published) <= {r["generation_id"] for r in results}
 
 
 def e2e_simulator_url(stack: AirflowStack) -> str:

@@ -39,8 +39,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_stack import AirflowStack, Mode, wait_until
-from tests.support.airflow_stack.readiness import parse_time
+from dev.airflow_stack import AirflowStack, Mode, wait_until
+from dev.airflow_stack.readiness import parse_time
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_i2v.simulator import Fault, survivable_faults
-from tests.support.airflow_stack import AirflowStack, wait_until
+from dev.airflow_stack import AirflowStack, wait_until
 
 #: Recognisable, so a leak anywhere is found by grepping for it.
 SECRET_KEY = "sk-LEAKCHECK-4f2a9c1e7b"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.airflow_stack import AirflowStack, wait_until
+from dev.airflow_stack import AirflowStack, wait_until
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.airflow_stack import AirflowStack
+from dev.airflow_stack import AirflowStack
 
 
 def test_airflow_providers_cli_lists_every_part(airflow_stack: AirflowStack) -> None:

@@ -23,6 +23,7 @@ POLLS_EACH = 3
 POOL_SIZE = 10
 
 
+@pytest.mark.scale  # a load test: the scale tier (make scale), not every unit run
 @pytest.mark.timeout(300)
 def test_a_thousand_concurrent_keep_alive_pollers() -> None:
     # The first poll of every client is held 1 s, so all 1000 requests are in flight

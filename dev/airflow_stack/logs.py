@@ -9,6 +9,7 @@ repeats (the task's identity, the source line) and keeps the last frames of a tr
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ _CONTEXT_KEYS = frozenset(
 )
 _ALWAYS_SKIPPED = frozenset({"timestamp", "level", "event", "logger", "error_detail", "sources"})
 _SOURCES_GROUP = "::group::Log message source details"
+#: Levels that mean something went wrong (structlog's names, lower case).
+ERROR_LEVELS = frozenset({"error", "critical", "fatal", "exception"})
+#: A line of Airflow's console log (``dag.test()``, a component's output) at one of them.
+_CONSOLE_ERROR = re.compile(r"\[(?:error|critical|fatal|exception)\s*\]", re.IGNORECASE)
 
 
 def tail(path: Path, lines: int = 60) -> str:
@@ -86,3 +91,13 @@ def render_error_detail(details: Any, *, max_frames: int | None = None) -> str:
             lines.append(f"  File {where}, in {frame.get('name')}")
         lines.append(f"{exc.get('exc_type')}: {exc.get('exc_value')}")
     return "\n".join(lines)
+
+
+def is_error_entry(entry: Any) -> bool:
+    """Whether a structured task-log entry was logged at error level or above."""
+    return isinstance(entry, dict) and str(entry.get("level", "")).lower() in ERROR_LEVELS
+
+
+def console_error_lines(text: str) -> list[str]:
+    """The error-level lines of console log output (structlog's ``[error    ]`` column)."""
+    return [line for line in text.splitlines() if _CONSOLE_ERROR.search(line)]

@@ -16,6 +16,9 @@ Why the non-default values are what they are (the values themselves are the code
 * ``[workers] min_heartbeat_interval=1`` avoids the deferral race in AIRFLOW-NOTES.md (a
   trigger firing within ~5 s of deferring could fail the task).
 * Two triggerers on one machine need their own trigger log server ports.
+* ``[scheduler] use_job_schedule`` keeps its default (on): without it the scheduler creates
+  no asset-triggered runs, and the example ``i2v_published_videos`` runs on the asset events
+  of ``i2v_product_videos``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .modes import Mode
+    from .mode import Mode
 
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
@@ -103,7 +106,6 @@ def stack_environment(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",

@@ -13,19 +13,13 @@ from typing import Any
 
 import httpx
 
+from .errors import ApiError
 from .processes import StackError, wait_until
 from .task_instances import TaskInstancesApi
 
+__all__ = ["TERMINAL_RUN_STATES", "AirflowClient", "ApiError"]
+
 TERMINAL_RUN_STATES: frozenset[str] = frozenset({"success", "failed"})
-
-
-class ApiError(RuntimeError):
-    """The Airflow REST API answered with an unexpected status."""
-
-    def __init__(self, method: str, url: str, status_code: int, body: str) -> None:
-        super().__init__(f"{method} {url} -> HTTP {status_code}: {body[:2000]}")
-        self.status_code = status_code
-        self.body = body
 
 
 class AirflowClient(TaskInstancesApi):

@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from .logs import render_task_log
+from .errors import ApiError
+from .logs import is_error_entry, render_entry, render_task_log
 
 TERMINAL_TI_STATES: frozenset[str] = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 
@@ -99,6 +100,31 @@ class TaskInstancesApi:
         )
         return render_task_log(response.json().get("content") or [], compact=compact)
 
+    def error_log_lines(self, dag_id: str, run_id: str, *, states: Iterable[str] = ("success",)) -> list[str]:
+        """Every error-level line logged by any try of the run's task instances in ``states``.
+
+        A task that succeeded should have none: an error line in a healthy task is either a
+        bug or noise that teaches users to ignore errors.
+        """
+        wanted = set(states)
+        found: list[str] = []
+        for ti in self.task_instances(dag_id, run_id):
+            if ti.get("state") not in wanted:
+                continue
+            map_index = int(ti.get("map_index", -1))
+            for try_number in range(1, int(ti.get("try_number") or 0) + 1):
+                path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{ti['task_id']}/logs/{try_number}"
+                response = self.request(
+                    "GET",
+                    path,
+                    params={"full_content": "true", "map_index": map_index},
+                    headers={"Accept": "application/json"},
+                )
+                for entry in response.json().get("content") or []:
+                    if is_error_entry(entry):
+                        found.append(f"{ti_label(ti)} try {try_number}: {render_entry(entry, compact=True)}")
+        return found
+
     def set_task_state(
         self, dag_id: str, run_id: str, task_id: str, state: str, map_index: int = -1
     ) -> list[dict[str, Any]]:
@@ -157,8 +183,6 @@ class TaskInstancesApi:
 
     def describe_failures(self, dag_id: str, run_id: str, *, log_lines: int = 30) -> str:
         """Failed task instances of a run with the tail of each one's log (for error messages)."""
-        from .client import ApiError
-
         parts: list[str] = []
         for ti in self.task_instances(dag_id, run_id):
             if ti.get("state") not in ("failed", "upstream_failed", "up_for_retry"):

@@ -19,14 +19,13 @@ import contextlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 
-from .processes import StackError, WaitTimeout, wait_until
-
-if TYPE_CHECKING:
-    from .stack import AirflowStack
+from .client import AirflowClient
+from .processes import StackError, Supervisor, WaitTimeout, wait_until
 
 #: Component -> its key in ``GET /api/v2/monitor/health``.
 _HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor"}
@@ -43,8 +42,27 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class StackView(Protocol):
+    """What readiness reads of an :class:`~.stack.AirflowStack` (which owns a ``Readiness``:
+    a protocol keeps the two modules from importing each other)."""
+
+    _supervisor: Supervisor
+
+    @property
+    def api_url(self) -> str: ...
+
+    @property
+    def client(self) -> AirflowClient: ...
+
+    def log_path(self, name: str) -> Path: ...
+
+    def log_tail(self, name: str, lines: int = 60) -> str: ...
+
+    def log_text(self, name: str) -> str: ...
+
+
 class Readiness:
-    def __init__(self, stack: AirflowStack) -> None:
+    def __init__(self, stack: StackView) -> None:
         self.stack = stack
         self.launched_at: dict[str, datetime] = {}
         #: Triggerer name -> the id of the job row its current run created.

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -21,14 +22,14 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .client import AirflowClient
 from .commands import component_command, migrate, run_cli
-from .logs import tail
+from .logs import console_error_lines, tail
 from .modes import Mode, resolve_mode
 from .processes import StackError, Supervisor, free_ports
 from .readiness import Readiness
@@ -147,6 +148,34 @@ class AirflowStack:
 
     def grep_log(self, name: str, needle: str) -> list[str]:
         return [line for line in self.log_text(name).splitlines() if needle in line]
+
+    def run_error_lines(self, dag_id: str, run_id: str, *, states: Iterable[str] = ("success",)) -> list[str]:
+        """Error-level lines of a run, wherever they were logged, but those of its task
+        instances that ended outside ``states`` (a task a test makes fail logs its error).
+
+        Read: the task logs of the task instances in ``states`` (the REST API), and every
+        component log line naming the run: a task's supervisor (in the scheduler with the
+        LocalExecutor, in the Celery worker) logs there, e.g. what the task's calls to the
+        execution API answered. Such a line names the task instance it is about, which is
+        not always the one that logged it, so only a line naming a task instance outside
+        ``states`` is left out.
+        """
+        wanted = set(states)
+        found = self.client.error_log_lines(dag_id, run_id, states=wanted)
+        others = {
+            (str(ti["task_id"]), int(ti.get("map_index", -1)))
+            for ti in self.client.task_instances(dag_id, run_id)
+            if ti.get("state") not in wanted
+        }
+        for name in self.logs:
+            for line in console_error_lines(self.log_text(name)):
+                if f"dag_id={dag_id}" not in line or f"run_id={run_id}" not in line:
+                    continue
+                task = re.search(r"\btask_id=(\S+)", line)
+                map_index = re.search(r"\bmap_index=(-?\d+)", line)
+                if task is None or (task[1], int(map_index[1]) if map_index else -1) not in others:
+                    found.append(f"{name}: {line}")
+        return found
 
     def pid(self, name: str) -> int | None:
         return self._supervisor.pid(name)

@@ -25,7 +25,7 @@ from .processes import StackError, Supervisor, WaitTimeout, free_ports, wait_unt
 from .settings import Backends
 
 if TYPE_CHECKING:
-    from .modes import Mode
+    from .mode import Mode
 
 POSTGRES_USER = "postgres"
 DATABASE = "airflow"

@@ -11,36 +11,15 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-from dataclasses import dataclass
 
-from . import services
+from .mode import Mode
+from .services import postgres_unavailable, redis_unavailable
+
+__all__ = ["DEFAULT_MODE", "MODES", "MODE_ENV", "Mode", "resolve_mode", "unavailable_reason"]
 
 #: The environment variable that chooses the mode when the pytest option does not.
 MODE_ENV = "I2V_E2E_MODE"
 DEFAULT_MODE = "sqlite"
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    database: str  # "sqlite" | "postgres"
-    executor: str  # "LocalExecutor" | "CeleryExecutor"
-    triggerers: int
-    summary: str
-
-    @property
-    def celery(self) -> bool:
-        return self.executor == "CeleryExecutor"
-
-    @property
-    def components(self) -> tuple[str, ...]:
-        """Airflow's processes in this mode, in start order."""
-        names = ["api-server", "scheduler", "dag-processor"]
-        if self.celery:
-            names.append("celery-worker")
-        names.append("triggerer")
-        names.extend(f"triggerer-{i}" for i in range(2, self.triggerers + 1))
-        return tuple(names)
 
 
 MODES: dict[str, Mode] = {
@@ -81,11 +60,11 @@ def unavailable_reason(mode: Mode) -> str | None:
                 "(the e2e extra: make bootstrap installs it)"
             )
     if mode.database == "postgres":
-        reason = services.postgres_unavailable()
+        reason = postgres_unavailable()
         if reason:
             return f"mode {mode.name!r}: {reason}"
     if mode.celery:
-        reason = services.redis_unavailable()
+        reason = redis_unavailable()
         if reason:
             return f"mode {mode.name!r}: {reason}"
     return None
