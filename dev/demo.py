@@ -42,6 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from airflow_provider_i2v.simulator.samples import sample_url  # noqa: E402
 from dev.airflow_stack import (  # noqa: E402
     AirflowClient,
     AirflowStack,
@@ -263,7 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         simulator.start()
         say(f"simulator   {simulator.url} (generation takes {args.generation_seconds:g} s)")
-        connection = {"conn_type": "i2v", "host": simulator.url, "password": "demo-key"}
+        # allow_private_outputs: the simulator serves its videos on loopback.
+        connection = {
+            "conn_type": "i2v",
+            "host": simulator.url,
+            "password": "demo-key",
+            "extra": {"allow_private_outputs": True},
+        }
         stack = AirflowStack(
             args.dags_folder,
             home=home,
@@ -300,7 +307,9 @@ def run_demo(
     client.wait_for_dag(args.dag_id, timeout=120)
     client.unpause(args.dag_id)
     output_root = Path(args.output_dir).resolve()
-    run = client.trigger(args.dag_id, conf={"output_dir": str(output_root)})
+    # The URL item is checked before paying: one of the simulator's sample images.
+    conf = {"output_dir": str(output_root), "image_url": sample_url(simulator.url)}
+    run = client.trigger(args.dag_id, conf=conf)
     run_id = str(run["dag_run_id"])
     say(f"dag run     {run_id}")
     run_start = time.monotonic()

@@ -13,11 +13,10 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY  # one key for all tests
 from dev.task_runtime import DictStateStore, RecordingTI, make_context
 
 __all__ = ["API_KEY", "DictStateStore", "RecordingTI", "connection_uri", "make_context", "simulator_base_url"]
-
-from airflow_provider_i2v.testing import TEST_API_KEY as API_KEY  # one key for all tests
 EXAMPLE_DAGS = Path(__file__).resolve().parents[1] / "example_dags"
 
 _SESSION_ENV = pytest.StashKey[tuple[pytest.MonkeyPatch, Path]]()

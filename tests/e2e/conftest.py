@@ -158,6 +158,10 @@ def e2e_simulator(e2e_simulator_server: Any) -> Iterator[Any]:
 def i2v_connection(airflow_stack: AirflowStack, e2e_simulator_server: Any) -> str:
     """``i2v_default`` in the session stack's metadata DB, pointing at the simulator."""
     airflow_stack.client.set_connection(
-        "i2v_default", "i2v", host=e2e_simulator_server.url, password="e2e-test-key"
+        "i2v_default",
+        "i2v",
+        host=e2e_simulator_server.url,
+        password="e2e-test-key",
+        extra={"allow_private_outputs": True},  # the simulator serves its videos on loopback
     )
     return "i2v_default"

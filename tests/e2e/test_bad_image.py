@@ -49,10 +49,15 @@ def test_bad_image_fails_alone_with_its_reason_and_costs_nothing(
     airflow_stack: AirflowStack,
     write_dag: Callable[[str, str], Path],
     e2e_simulator: Any,
+    e2e_simulator_server: Any,
     i2v_connection: str,
 ) -> None:
+    from airflow_provider_i2v.simulator import sample_url
+
     e2e_simulator.configure(generation_seconds=2)
-    images = ["https://images.example.com/good.jpg", data_url((640, 480)), data_url((640, 200))]
+    good_url = sample_url(e2e_simulator_server.url, 640, 480)
+    bad_url = sample_url(e2e_simulator_server.url, 640, 200, "png")  # checked from its first bytes
+    images = [good_url, data_url((640, 480)), data_url((640, 200)), bad_url]
     write_dag(DAG_ID, DAG.replace("__DAG_ID__", DAG_ID).replace("__IMAGES__", repr(images)))
     api = airflow_stack.client
     api.wait_for_dag(DAG_ID, timeout=120)
@@ -62,12 +67,13 @@ def test_bad_image_fails_alone_with_its_reason_and_costs_nothing(
     assert run["state"] == "failed"
 
     tis = {t["map_index"]: t for t in api.task_instances(DAG_ID, run_id) if t["task_id"] == "generate"}
-    assert [tis[i]["state"] for i in range(3)] == ["success", "success", "failed"]
-    assert tis[2]["try_number"] == 1  # refused at once: no retry can make the image valid
-    log = api.task_log(DAG_ID, run_id, "generate", 1, map_index=2)
-    assert "I2VInvalidRequestError" in log, log[-3000:]
-    assert "640x200" in log
-    assert "short side" in log
+    assert [tis[i]["state"] for i in range(4)] == ["success", "success", "failed", "failed"]
+    for index in (2, 3):  # a data URL and an http(s) URL: the same check, the same message
+        assert tis[index]["try_number"] == 1  # refused at once: no retry can make the image valid
+        log = api.task_log(DAG_ID, run_id, "generate", 1, map_index=index)
+        assert "I2VInvalidRequestError" in log, log[-3000:]
+        assert "640x200" in log
+        assert "short side" in log
 
     for index in (0, 1):
         assert api.xcom(DAG_ID, run_id, "generate", map_index=index)["status"] == "completed"
@@ -76,6 +82,7 @@ def test_bad_image_fails_alone_with_its_reason_and_costs_nothing(
     creates = [r for r in e2e_simulator.requests if r.endpoint == "create"]
     assert len(creates) == 2
     sizes = {r.params["first_frame_image"] for r in creates}
-    assert "https://images.example.com/good.jpg" in sizes
+    assert good_url in sizes  # sent unchanged
+    assert bad_url not in sizes
     bad_payload = images[2].split(",", 1)[1]
     assert f"<{len(bad_payload)} base64 characters>" not in str(sizes)

@@ -57,6 +57,7 @@ def batch():
         task_id="videos",
         i2v_conn_id="__CONN__",
         images=[f"https://images.example.com/p/{i}.jpg" for i in range(__N__)],
+        check_image_url=False,  # never fetched: the gateway is the simulator
         prompt="{{ run_id }}",
         poll_interval=2,
         max_poll_interval=20,
@@ -85,7 +86,11 @@ def run_batch(
 ) -> tuple[str, dict[str, Any]]:
     conn_id = f"i2v_{dag_id}"
     stack.client.set_connection(
-        conn_id, "i2v", host=simulator_url, password="e2e-key", extra={"backoff_initial": 0.1, "timeout": 30}
+        conn_id,
+        "i2v",
+        host=simulator_url,
+        password="e2e-key",
+        extra={"backoff_initial": 0.1, "timeout": 30, "allow_private_outputs": True},
     )
     source = (
         BATCH_DAG.replace("__DAG_ID__", dag_id)

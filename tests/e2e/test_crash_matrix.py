@@ -83,6 +83,7 @@ def crash():
         task_id="generate",
         i2v_conn_id="__CONN__",
         first_frame_image="https://images.example.com/p/0.jpg",
+        check_image_url=False,  # never fetched: the gateway is the simulator
         poll_interval=0.5,
         retries=4,
         retry_delay=timedelta(seconds=1),
@@ -110,7 +111,11 @@ def run_crash(
     dag_id += "" if timeout is None else "_timeout"
     conn_id = f"i2v_{dag_id}"
     stack.client.set_connection(
-        conn_id, "i2v", host=simulator_url, password="e2e-key", extra={"backoff_initial": 0.1, "timeout": 30}
+        conn_id,
+        "i2v",
+        host=simulator_url,
+        password="e2e-key",
+        extra={"backoff_initial": 0.1, "timeout": 30, "allow_private_outputs": True},
     )
     source = (
         CRASH_DAG.replace("__DAG_ID__", dag_id)

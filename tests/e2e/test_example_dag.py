@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_i2v.protocol import GenerationStatus
+from airflow_provider_i2v.simulator import sample_url
 from dev.airflow_stack import AirflowStack, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +31,7 @@ def test_example_dag_end_to_end(
     airflow_stack: AirflowStack,
     write_dag: Callable[[str, str], Path],
     e2e_simulator: Any,
+    e2e_simulator_server: Any,
     i2v_connection: str,
     tmp_path: Path,
 ) -> None:
@@ -41,7 +43,8 @@ def test_example_dag_end_to_end(
     api.wait_for_dag(PUBLISHED_DAG_ID, timeout=120)
     api.unpause(PUBLISHED_DAG_ID)
     api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID, conf={"output_dir": str(tmp_path)})["dag_run_id"]
+    image_url = sample_url(e2e_simulator_server.url)  # checked before paying, on loopback
+    run_id = api.trigger(DAG_ID, conf={"output_dir": str(tmp_path), "image_url": image_url})["dag_run_id"]
 
     def deferred_while_rendering() -> list[str] | None:
         tis = [t for t in api.task_instances(DAG_ID, run_id) if t["task_id"] == "generate"]
@@ -107,7 +110,7 @@ def test_example_dag_end_to_end(
     assert images == [
         "data:image/jpeg;base64",  # the inline data URL, re-encoded after checking
         "data:image/png;base64",  # the local file, read and sent as a data URL
-        "https://images.example.com/products/sku-1001.jpg",  # the URL, passed through
+        image_url,  # the URL, checked from its first bytes, then passed through
     ]
     assert {r.generation_id for r in e2e_simulator.requests if r.endpoint == "poll"} == {
         r["generation_id"] for r in results

@@ -66,7 +66,11 @@ from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 @dag(dag_id="{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def failover():
     ImageToVideoOperator.partial(
-        task_id="generate", prompt="{{{{ run_id }}}}", poll_interval={POLL_INTERVAL}, retries=0
+        task_id="generate",
+        prompt="{{{{ run_id }}}}",
+        poll_interval={POLL_INTERVAL},
+        retries=0,
+        check_image_url=False,  # never fetched: the gateway is the simulator
     ).expand(first_frame_image=[f"https://images.example.com/f/{{i}}.jpg" for i in range({GENERATIONS})])
 
 

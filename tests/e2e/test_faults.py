@@ -51,6 +51,7 @@ def faults():
         retries=__RETRIES__,
         retry_delay=timedelta(seconds=1),
         deferrable=__DEFERRABLE__,
+        check_image_url=False,  # never fetched: the gateway is the simulator
     ).expand(first_frame_image=[f"https://images.example.com/p/{i}.jpg" for i in range(__N__)])
 
 
@@ -77,7 +78,13 @@ def run_fault_dag(
         "i2v",
         host=simulator_url,
         password=SECRET_KEY,
-        extra={"backoff_initial": 0.1, "backoff_max": 1.0, "max_retries": 6, "timeout": 5},
+        extra={
+            "backoff_initial": 0.1,
+            "backoff_max": 1.0,
+            "max_retries": 6,
+            "timeout": 5,
+            "allow_private_outputs": True,
+        },
     )
     source = (
         FAULT_DAG.replace("__DAG_ID__", dag_id)

@@ -40,7 +40,7 @@ from tests.e2e import browser
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, FrameLocator, Page
 
-    from tests.support.airflow_stack import AirflowStack, Mode
+    from dev.airflow_stack import AirflowStack, Mode
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -304,7 +304,13 @@ def team_stack(
 def runs(team_stack: AirflowStack, e2e_simulator_server: Any) -> dict[str, str]:
     """Both seeding DAGs run to success; their run ids."""
     api = team_stack.client
-    api.set_connection(CONN_ID, "i2v", host=e2e_simulator_server.url, password="e2e-ui-key")
+    api.set_connection(
+        CONN_ID,
+        "i2v",
+        host=e2e_simulator_server.url,
+        password="e2e-ui-key",
+        extra={"allow_private_outputs": True},
+    )
     found = {}
     for dag_id in (OPEN_DAG, SECRET_DAG):
         run = api.run_dag(dag_id, timeout=240, parse_timeout=180)

@@ -43,7 +43,12 @@ from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 @dag(dag_id="__DAG_ID__", schedule=None, start_date=datetime(2026, 1, 1), catchup=False)
 def pooled():
     ImageToVideoOperator.partial(
-        task_id="generate", prompt="{{ run_id }}", poll_interval=1.0, retries=0, pool="__POOL__"
+        task_id="generate",
+        prompt="{{ run_id }}",
+        poll_interval=1.0,
+        retries=0,
+        pool="__POOL__",
+        check_image_url=False,  # never fetched: the gateway is the simulator
     ).expand(first_frame_image=[f"https://images.example.com/p/{i}.jpg" for i in range(__N__)])
 
 

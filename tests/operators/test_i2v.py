@@ -396,7 +396,9 @@ def test_compressed_download_checked_against_bytes_on_the_wire(tmp_path: Path) -
     )
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/out/g1.mp4"
-        settings = ConnectionSettings.from_connection(None, "k", {"timeout": 5, "allow_private_outputs": True})
+        settings = ConnectionSettings.from_connection(
+            None, "k", {"timeout": 5, "allow_private_outputs": True}
+        )
         [copied] = copy_outputs([url], tmp_path, "g1", settings)
     finally:
         server.shutdown()
