@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag
 
-from airflow_provider_i2v.batch.ledger import BatchLedger
+from airflow_provider_i2v.generation.rules import PaidCreate
 from airflow_provider_i2v.operators.i2v import ImageToVideoBatchOperator
 
 KILL_AFTER = __KILL_AFTER__
@@ -38,16 +38,16 @@ class KilledMidSubmission(ImageToVideoBatchOperator):
 
     def execute(self, context):
         if KILL_AFTER and context["ti"].try_number == 1:
-            accept, accepted = BatchLedger.accept, []
+            accept, accepted = PaidCreate.accepted, []
 
-            def counting(ledger, index, state):
-                entry = accept(ledger, index, state)
-                accepted.append(index)
+            def counting(create, state):
+                entry = accept(create, state)  # the item's id is stored
+                accepted.append(state.generation_id)
                 if len(accepted) == KILL_AFTER:
                     os.kill(os.getpid(), signal.SIGKILL)
                 return entry
 
-            BatchLedger.accept = counting
+            PaidCreate.accepted = counting
         return super().execute(context)
 
 

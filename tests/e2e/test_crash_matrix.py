@@ -21,7 +21,7 @@ from airflow_provider_i2v.simulator import Fault
 from dev.airflow_stack import AirflowStack
 
 #: Said by the try after a create whose outcome is unknown.
-WARNING = "whose outcome is unknown: a generation may exist and may have been paid for"
+WARNING = "has an unknown outcome: a generation may exist and may have been paid for"
 
 CRASH_DAG = '''
 from __future__ import annotations
@@ -51,13 +51,13 @@ class Crashing(ImageToVideoOperator):
 
     def execute(self, context):
         if STEP == "create on the wire" and self.first(context):
-            original = I2VHook.create_generation
+            original = I2VHook.acreate_generation
 
-            def create(hook, request):
+            async def create(hook, request):
                 threading.Timer(1.0, die).start()  # while the gateway holds the answer back
-                return original(hook, request)
+                return await original(hook, request)
 
-            I2VHook.create_generation = create
+            I2VHook.acreate_generation = create
         return super().execute(context)
 
     def _wait(self, context, ledger):
