@@ -32,6 +32,7 @@ import pytest
 
 if TYPE_CHECKING:
     from dev.airflow_stack import AirflowStack, Mode
+    from tests.e2e.statsd import StatsdListener
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Set (CI does) to fail instead of skipping when this machine cannot run the chosen mode.
@@ -111,9 +112,27 @@ def e2e_dags_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow_stack(airflow_stack_factory: Callable[..., AirflowStack], e2e_dags_folder: Path) -> AirflowStack:
-    """The session's running Airflow (its logs: ``airflow_stack.logs``)."""
-    return airflow_stack_factory(e2e_dags_folder)
+def statsd_listener() -> Iterator[StatsdListener]:
+    """A StatsD server on loopback that the session's Airflow sends its metrics to."""
+    from tests.e2e.statsd import StatsdListener
+
+    with StatsdListener() as listener:
+        yield listener
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(
+    airflow_stack_factory: Callable[..., AirflowStack], e2e_dags_folder: Path, statsd_listener: StatsdListener
+) -> AirflowStack:
+    """The session's running Airflow (its logs: ``airflow_stack.logs``), its metrics sent to
+    :func:`statsd_listener`."""
+    metrics = {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+        "AIRFLOW__METRICS__STATSD_PORT": str(statsd_listener.port),
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+    }
+    return airflow_stack_factory(e2e_dags_folder, env=metrics)
 
 
 @pytest.fixture(scope="session")
