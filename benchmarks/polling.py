@@ -1,14 +1,14 @@
 """Polls per generation, adaptive beside fixed, on the simulator's own render model (virtual clock).
 
 Thousands of generations are submitted one every ``arrival`` seconds of a virtual clock;
-each is polled by a real :class:`~airflow_provider_i2v.schedule.PollSchedule`, exactly as
+each is polled by a real :class:`~airflow_provider_i2v.generation.schedule.PollSchedule`, exactly as
 the trigger drives it (first poll when the trigger starts, then ``next_delay(elapsed,
 last progress, remaining)``), and every answer is what the simulator itself would send at
 that moment (:func:`airflow_provider_i2v.simulator.bodies.render_polled` on a simulator
 :class:`~airflow_provider_i2v.simulator.Generation` whose render time was drawn by the
 simulator's :func:`~airflow_provider_i2v.simulator.generations.draw_duration`), read by
 the provider's own answer interpretation. Completions teach one shared
-:class:`~airflow_provider_i2v.schedule.RenderTimes`, as they do in a triggerer.
+:class:`~airflow_provider_i2v.generation.schedule.RenderTimes`, as they do in a triggerer.
 
 No sleeping, no HTTP: a virtual clock is what lets thousands of two-minute renders be
 evaluated in seconds. What it does not model: network latency (milliseconds) and the
@@ -104,7 +104,7 @@ def simulate(
     draws = random.Random(seed)
     durations = [draw_duration(config, draws) for _ in range(generations)]
     random.seed(seed)  # the schedule's jitter
-    times = RenderTimes()  # one process's estimator, shared by every generation
+    times = SampledRenderTimes()  # one process's estimator, shared by every generation
     url = "http://simulator.invalid/files/x.mp4"
     pending: list[tuple[float, int]] = []
     gens: list[Generation] = []
@@ -157,6 +157,21 @@ def adaptive(**overrides: object) -> Callable[[RenderTimes], PollSchedule]:
     return make
 
 
+class SampledRenderTimes(RenderTimes):
+    """The provider's estimator, also keeping every sample for the alternatives below."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: dict[str, list[float]] = {}
+
+    def record(self, model: str, seconds: float) -> None:
+        super().record(model, seconds)
+        self.kept.setdefault(model, []).append(seconds)
+
+    def samples(self, model: str) -> list[float]:
+        return self.kept.get(model, [])[-128:]
+
+
 class HazardSchedule(PollSchedule):
     """An alternative considered for renders without progress (not the provider's rule).
 
@@ -172,7 +187,8 @@ class HazardSchedule(PollSchedule):
     def _adaptive_delay(self, elapsed: float, progress: float | None) -> float:
         if (progress is not None and progress > 0) or self.model is None:
             return super()._adaptive_delay(elapsed, progress)
-        samples = sorted(self.render_times.samples(self.model))
+        times = self.render_times
+        samples = sorted(times.samples(self.model)) if isinstance(times, SampledRenderTimes) else []
         if len(samples) < 8:
             return super()._adaptive_delay(elapsed, progress)
         alive = [s for s in samples if s > elapsed]
@@ -233,7 +249,7 @@ def compare(
 
 def alternatives(generations: int, seed: int = 1) -> list[tuple[str, Comparison]]:
     """Without progress: other early-edge quantiles, and the hazard rule, at the same p95."""
-    from airflow_provider_i2v import schedule
+    from airflow_provider_i2v.generation import schedule
 
     none = SCENARIOS[-1]
     found = []

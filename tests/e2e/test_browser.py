@@ -57,6 +57,7 @@ EXTRA_FIELDS: dict[str, tuple[str, Any, float | None]] = {
     "Maximum back-off (s)": ("number", DEFAULT_BACKOFF_MAX, 0),
     "Verify TLS certificates": ("switch", True, None),
     "Proxy URL": ("text", "", None),
+    "Allow private output URLs": ("switch", False, None),
 }
 
 
@@ -199,6 +200,7 @@ def test_connection_form_for_i2v(
             "backoff_max": DEFAULT_BACKOFF_MAX,
             "verify_ssl": True,
             "proxy": None,
+            "allow_private_outputs": False,
         }
         shoot("connection-form-extra-json")
 
