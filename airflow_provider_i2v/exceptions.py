@@ -144,3 +144,12 @@ __all__ = [
     "I2VTransientError",
     "I2VWatchedGenerationFailedError",
 ]
+
+
+#: Refusals that concern the account or the connection, not one generation: they stop every
+#: create of a batch and every wait at once (the creates, the wait loop and the batch use it).
+ACCOUNT_REFUSALS: tuple[type[I2VError], ...] = (
+    I2VAuthenticationError,
+    I2VPermissionError,
+    I2VConnectionConfigError,
+)

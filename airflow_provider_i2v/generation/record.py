@@ -247,7 +247,7 @@ def write_with_retries(store: Any, key: str, value: Any, *, paid: str | None) ->
     try:
         for attempt in tenacity.Retrying(
             stop=tenacity.stop_after_attempt(_STORE_ATTEMPTS),
-            wait=tenacity.wait_exponential_jitter(initial=0.2, max=2),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=2),
             reraise=True,
         ):
             with attempt:

@@ -25,11 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v import metrics
 from airflow_provider_i2v.exceptions import (
-    I2VAuthenticationError,
-    I2VConnectionConfigError,
+    ACCOUNT_REFUSALS,
     I2VError,
     I2VGenerationNotFoundError,
-    I2VPermissionError,
     I2VTransientError,
 )
 from airflow_provider_i2v.generation.rules import (
@@ -48,9 +46,6 @@ if TYPE_CHECKING:
     from airflow_provider_i2v.generation.record import Entry, Slot
     from airflow_provider_i2v.generation.request import Prepared
     from airflow_provider_i2v.hooks.i2v import I2VHook
-
-#: Refusals that say nothing about one item and everything about the account.
-STOPS_ALL = (I2VAuthenticationError, I2VPermissionError, I2VConnectionConfigError)
 
 
 @dataclass
@@ -183,7 +178,7 @@ async def submit(
                     error = exc if isinstance(exc, I2VError) else I2VError(f"{type(exc).__name__}: {exc}")
                     if uncertain and policy == "fail":
                         error = unresolved_error(s.where, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-                    if isinstance(exc, STOPS_ALL) and not stop:
+                    if isinstance(exc, ACCOUNT_REFUSALS) and not stop:
                         stop.append(exc)
                     results[s.index] = Created(s.index, error=error, uncertain=uncertain)
                     return
@@ -201,7 +196,7 @@ async def submit(
             stop.append(exc)
 
     await asyncio.gather(*(guarded(s) for s in slots))
-    interrupted = [exc for exc in stop if not isinstance(exc, STOPS_ALL)]
+    interrupted = [exc for exc in stop if not isinstance(exc, ACCOUNT_REFUSALS)]
     if interrupted:
         raise interrupted[0]
     return results

@@ -35,11 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_i2v import metrics
 from airflow_provider_i2v.exceptions import (
-    I2VAuthenticationError,
-    I2VConnectionConfigError,
+    ACCOUNT_REFUSALS,
     I2VError,
     I2VGenerationNotFoundError,
-    I2VPermissionError,
     I2VTransientError,
 )
 from airflow_provider_i2v.generation.outcome import Outcome
@@ -56,8 +54,6 @@ POLLS_AT_ONCE = 32
 FIRST_POLL_MIN = 3.0
 #: A 404 is believed only when a second lookup this long after the first says it again.
 ASK_AGAIN_AFTER = 2.0
-#: Errors that say nothing about one generation and everything about the account or connection.
-STOPS_THE_WAIT = (I2VAuthenticationError, I2VPermissionError, I2VConnectionConfigError)
 
 
 @dataclass
@@ -152,7 +148,7 @@ async def poll_until_terminal(
                 heapq.heappush(due, (time.time() + ASK_AGAIN_AFTER, gid))
                 first_round.discard(gid)
                 return
-            except STOPS_THE_WAIT as exc:
+            except ACCOUNT_REFUSALS as exc:
                 stopped.append(exc)
                 return
             except I2VError as exc:

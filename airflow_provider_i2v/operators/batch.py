@@ -306,9 +306,9 @@ class ImageToVideoBatchOperator(GenerationOperator):
 
 def _stops_all(error: I2VError) -> bool:
     """A refusal that concerns the account or the connection, not one item."""
-    from airflow_provider_i2v.generation.submit import STOPS_ALL
+    from airflow_provider_i2v.exceptions import ACCOUNT_REFUSALS
 
-    return isinstance(error, STOPS_ALL)
+    return isinstance(error, ACCOUNT_REFUSALS)
 
 
 __all__ = ["I2VError", "ImageToVideoBatchOperator"]

@@ -13,17 +13,21 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cache, cached_property
 from typing import Any
 
-SINGLE_KEY = "i2v_generation"
-BATCH_PREFIX = "i2v_batch/"
+from airflow_provider_i2v.generation.record import BATCH_KEY_PREFIX, STATE_KEY, Status
+from airflow_provider_i2v.protocol import cost_of
+
+#: The keys of the records (their home is generation/record.py).
+SINGLE_KEY = STATE_KEY
+BATCH_PREFIX = BATCH_KEY_PREFIX
 
 #: Statuses the operators record (anything else is shown as it is).
-STATUSES = ("submitted", "completed", "failed", "timeout", "uncertain", "invalid", "not_submitted")
+STATUSES = tuple(status.value for status in Status)
 #: Statuses that count as a failure in the totals (grouped by error code, else by status).
-FAILURE_STATUSES = frozenset({"failed", "timeout", "uncertain", "invalid", "not_submitted"})
+FAILURE_STATUSES = frozenset(STATUSES) - {Status.SUBMITTED.value, Status.COMPLETED.value}
 
 
 @dataclass(frozen=True)
@@ -84,14 +88,8 @@ class Generation:
 
 
 def parse_cost(value: Any) -> Decimal | None:
-    """The recorded cost as an exact decimal (the contract says a string; anything else is unknown)."""
-    if not isinstance(value, str | int) or isinstance(value, bool):
-        return None
-    try:
-        cost = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return cost if cost.is_finite() else None
+    """The recorded cost as an exact decimal (the gateway's rule for reading a cost)."""
+    return cost_of({"cost": value})
 
 
 def _number(value: Any) -> float | None:
