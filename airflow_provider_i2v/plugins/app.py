@@ -96,11 +96,9 @@ def parse_map_index(value: str | None, task_id: str | None) -> int | None:
 
 
 def _ui_base_path() -> str:
-    from airflow.configuration import conf
+    from airflow_provider_i2v.plugins.paths import configured_base_path
 
-    from airflow_provider_i2v.plugins.generations import base_path
-
-    return base_path(conf.get("api", "base_url", fallback="/"))
+    return configured_base_path()
 
 
 def create_app(

@@ -24,26 +24,17 @@ from __future__ import annotations
 
 import sys
 from typing import Any
-from urllib.parse import urlparse
 
 from airflow.plugins_manager import AirflowPlugin
+
+from airflow_provider_i2v.plugins.paths import base_path, configured_base_path
+
+__all__ = ["VideoGenerationsPlugin", "base_path", "entry_point_plugin"]
 
 URL_PREFIX = "/i2v"
 PAGE_NAME = "Video generations"
 PAGE_ROUTE = "video-generations"
 TAB_ROUTE = "video-generations-task"
-
-
-def base_path(base_url: str) -> str:
-    """The UI's path prefix from ``[api] base_url`` ("" at the root)."""
-    path = urlparse(base_url).path if base_url.startswith(("http://", "https://")) else base_url
-    return (path or "").rstrip("/")
-
-
-def _configured_base_path() -> str:
-    from airflow.configuration import conf
-
-    return base_path(conf.get("api", "base_url", fallback="/"))
 
 
 def running_on_api_server(argv: list[str] | None = None) -> bool:
@@ -87,7 +78,7 @@ class VideoGenerationsPlugin(AirflowPlugin):
     """What the provider's operators generated, what it cost and what failed, in the Airflow UI."""
 
     name = "i2v_video_generations"
-    external_views = build_external_views(_configured_base_path())
+    external_views = build_external_views(configured_base_path())
     if running_on_api_server():
         fastapi_apps = build_fastapi_apps()
 
