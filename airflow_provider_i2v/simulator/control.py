@@ -17,7 +17,7 @@ never recorded: it is not part of the gateway being simulated.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 from airflow_provider_i2v.protocol import render_error
@@ -26,10 +26,35 @@ from . import asgi
 from .asgi import Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from .app import Simulator
+    from .config import SimConfig
+    from .generations import Generation
+    from .record import RequestRecord
 
 CONTROL_PREFIX = "/_sim/"
 _MAX_BODY_BYTES = 1024 * 1024
+
+
+class Simulator(Protocol):
+    """What the control plane asks of the simulator (the app passes itself; no import of it here)."""
+
+    @property
+    def config(self) -> SimConfig: ...
+
+    @property
+    def requests(self) -> list[RequestRecord]: ...
+
+    @property
+    def generations(self) -> list[Generation]: ...
+
+    def configure(self, **changes: Any) -> SimConfig: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def clock(self) -> float: ...
+
+    def reset(self) -> None: ...
+
+    def advance(self, seconds: float) -> float: ...
 
 
 async def serve_control(sim: Simulator, scope: Scope, receive: Receive, send: Send) -> None:
