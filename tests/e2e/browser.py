@@ -103,7 +103,10 @@ def chromium_context(executable: str, user_data_dir: Path) -> Iterator[BrowserCo
 def login(page: Page, base_url: str, username: str, password: str) -> None:
     """Sign in through the simple auth manager's login page (where ``/`` redirects to)."""
     page.goto(base_url.rstrip("/") + "/")
-    page.wait_for_url("**/auth/login**")
+    # Wait for the form, not for one URL: "/" goes through more than one redirect, and waiting
+    # on a navigation that a later redirect replaces fails as "frame was detached".
+    page.get_by_label("Username").wait_for()
+    assert "/auth/login" in page.url, page.url
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
