@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--full | --quick | --smoke]``: every figure of issue 12 in one table.
+"""``python -m benchmarks [--full | --quick | --smoke]``: every benchmark figure in one table.
 
 * **1 polling**: polls per generation of the adaptive schedule against fixed polling at the
   same p95 detection latency, on log-normal renders (virtual clock, :mod:`benchmarks.polling`);
@@ -9,7 +9,7 @@
   warnings, memory per generation, detection latency, cost per poll;
 * **4 the worker's share**: ``execute`` and ``execute_complete`` per video on a real Airflow,
   beside a no-op deferring operator (:mod:`benchmarks.worker`);
-* **5 batch or mapped** (issue 14): the same images as one ``ImageToVideoBatchOperator`` task
+* **5 batch or mapped**: the same images as one ``ImageToVideoBatchOperator`` task
   and as mapped ``ImageToVideoOperator`` tasks, one after the other on one real Airflow:
   machine CPU, worker-slot seconds and wall time per video.
 

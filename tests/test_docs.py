@@ -3,10 +3,10 @@
 * ``mkdocs build --strict`` must succeed: a broken link or anchor, a page missing from the
   navigation or a snippet path that does not exist (the example DAG is included from its
   file, never copied) fails the build.
-* Every name of SPEC.md's "Public names" table is importable (or registered) and appears
-  in the docs. The list is kept here so that the test runs in a fresh clone; when SPEC.md
-  is at hand (``../shared/SPEC.md`` or ``$I2V_SPEC_MD``), the list is checked against it.
-* Every ``python`` code block in the docs is valid Python.
+* Every public name of the provider (the names DAG authors rely on) is importable (or
+  registered) and appears in the docs.
+* Every ``python`` code block in the docs is valid Python, and README's example of the
+  result has exactly the keys the operator returns.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import ast
 import importlib
 import importlib.metadata
 import importlib.util
-import os
 import re
 import subprocess
 import sys
@@ -27,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 MKDOCS_YML = REPO / "mkdocs.yml"
 
-#: SPEC.md, "Public names": the import paths.
+#: The public names: the import paths.
 PUBLIC_IMPORTS = [
     "airflow_provider_i2v.hooks.i2v.I2VHook",
     "airflow_provider_i2v.operators.i2v.ImageToVideoOperator",
@@ -35,7 +34,7 @@ PUBLIC_IMPORTS = [
     "airflow_provider_i2v.sensors.i2v.I2VTaskSensor",
     "airflow_provider_i2v.exceptions",
 ]
-#: SPEC.md, "Public names": the other names (connection type, default id, simulator commands).
+#: The public names: the other names (connection type, default id, simulator commands).
 PUBLIC_TERMS = [
     "`i2v`",
     "Image to Video (Vtrix)",
@@ -66,14 +65,6 @@ def resolve(dotted: str) -> object:
             target = getattr(target, name)
         return target
     raise ModuleNotFoundError(dotted)
-
-
-def spec_md() -> Path | None:
-    candidates = [os.environ.get("I2V_SPEC_MD"), REPO.parent / "shared" / "SPEC.md", REPO / "SPEC.md"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
 
 
 @pytest.mark.e2e  # a subprocess building the whole site: the end-to-end tier
@@ -131,16 +122,20 @@ def test_simulator_commands_exist() -> None:
     assert ours == {SIMULATOR_SCRIPT[0]: SIMULATOR_SCRIPT[1]}
 
 
-def test_public_names_match_spec() -> None:
-    path = spec_md()
-    if path is None:
-        pytest.skip("SPEC.md is not available here (set I2V_SPEC_MD to check the list against it)")
-    text = path.read_text(encoding="utf-8")
-    section = text.split("## Public names", 1)[1].split("\n### ", 1)[0]
-    in_spec = set(_IMPORT_PATH.findall(section))
-    assert in_spec == set(PUBLIC_IMPORTS), "update PUBLIC_IMPORTS (and the docs) to SPEC.md's table"
-    for term in PUBLIC_TERMS[:-1]:  # generation_id is named in the paragraph under the table
-        assert term in section, term
+def test_the_readme_result_example_has_the_keys_the_operator_returns() -> None:
+    """README's "The task returns" dict: the keys of a real result (with output_dir)."""
+    from airflow_provider_i2v.generation.outcome import Outcome
+    from airflow_provider_i2v.generation.results import build_result
+    from airflow_provider_i2v.protocol import GenerationStatus
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("The task returns", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    shown = ast.parse(block.split("}  #", 1)[0] + "}", mode="eval").body
+    assert isinstance(shown, ast.Dict)
+    keys = {key.value for key in shown.keys if isinstance(key, ast.Constant)}
+    outcome = Outcome("g", GenerationStatus.COMPLETED, video_urls=("u",), usage={"cost": "0.2800"})
+    file = {"uri": "s3://b/g.mp4", "size": 1, "sha256": "x", "source_url": "u"}
+    assert keys == set(build_result(outcome, model="m", files=[file]))
 
 
 def test_python_examples_parse() -> None:

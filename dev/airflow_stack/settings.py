@@ -13,7 +13,7 @@ Why the non-default values are what they are (the values themselves are the code
   after 30 s): a triggerer's loop stalls for 12-13 s on this 2-core machine the first time
   it serves a trigger (it builds its in-process execution API), and with a 10 s threshold
   the other triggerer took its triggers over meanwhile, so both polled them for a while.
-* ``[workers] min_heartbeat_interval=1`` avoids the deferral race in AIRFLOW-NOTES.md (a
+* ``[workers] min_heartbeat_interval=1`` avoids a deferral race of Airflow 3.3 (a
   trigger firing within ~5 s of deferring could fail the task).
 * Two triggerers on one machine need their own trigger log server ports.
 * ``[scheduler] use_job_schedule`` keeps its default (on): without it the scheduler creates
