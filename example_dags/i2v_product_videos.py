@@ -42,7 +42,9 @@ PRODUCT_VIDEOS = Asset(name="i2v_product_videos")
     catchup=False,
     tags=["i2v", "example"],
     params={
-        "image_url": "https://images.example.com/products/sku-1001.jpg",
+        # An http(s) image of yours (checked from its first bytes, then sent as it is); against
+        # the bundled simulator, one of its samples: http://127.0.0.1:8765/samples/1280x720.jpg
+        "image_url": "",
         "output_dir": str(Path(tempfile.gettempdir()) / "i2v-example-videos"),
     },
     doc_md=__doc__,
@@ -76,12 +78,16 @@ def i2v_product_videos() -> None:
         photo((720, 960), "darkorange").save(buffer, format="JPEG", quality=90)
         data_url = "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
-        image_url = (params or {}).get("image_url")
-        return [
-            {"first_frame_image": image_url, "prompt": PROMPT},
+        images = [
             {"first_frame_image": str(local_file), "prompt": PROMPT},
             {"first_frame_image": data_url, "prompt": PROMPT},
         ]
+        image_url = (params or {}).get("image_url")
+        if image_url:
+            images.insert(0, {"first_frame_image": image_url, "prompt": PROMPT})
+        else:
+            print("No image_url in the run's conf: the URL form of the first frame is left out")
+        return images
 
     generate = ImageToVideoOperator.partial(
         task_id="generate",

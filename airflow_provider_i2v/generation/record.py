@@ -34,6 +34,9 @@ SENSOR_KEY = "i2v_sensor"
 #: Set by a user (REST API or UI) to acknowledge an uncertain create: see :mod:`.rules`.
 ACKNOWLEDGE_KEY = "i2v_acknowledge_uncertain"
 _STORE_ATTEMPTS = 4
+#: The first pause between two attempts (doubling, jittered, at most STORE_BACKOFF_MAX).
+STORE_BACKOFF = 0.2
+STORE_BACKOFF_MAX = 2.0
 
 
 class Status(enum.StrEnum):
@@ -247,7 +250,9 @@ def write_with_retries(store: Any, key: str, value: Any, *, paid: str | None) ->
     try:
         for attempt in tenacity.Retrying(
             stop=tenacity.stop_after_attempt(_STORE_ATTEMPTS),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=2),
+            wait=tenacity.wait_exponential_jitter(
+                multiplier=STORE_BACKOFF, max=STORE_BACKOFF_MAX, jitter=STORE_BACKOFF
+            ),
             reraise=True,
         ):
             with attempt:

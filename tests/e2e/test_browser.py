@@ -219,16 +219,19 @@ def test_finished_task_instance_links_to_the_video(
     shoot: Callable[[str], Path],
     write_dag: Callable[[str, str], Path],
     e2e_simulator: Any,
+    e2e_simulator_server: Any,
     i2v_connection: str,
 ) -> None:
     from playwright.sync_api import expect
+
+    from airflow_provider_i2v.simulator import sample_url
 
     e2e_simulator.configure(generation_seconds=1)
     write_dag(DAG_ID, (REPO / "example_dags" / f"{DAG_ID}.py").read_text(encoding="utf-8"))
     api = airflow_stack.client
     api.wait_for_dag(DAG_ID, timeout=120)
     api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID)["dag_run_id"]
+    run_id = api.trigger(DAG_ID, conf={"image_url": sample_url(e2e_simulator_server.url)})["dag_run_id"]
     run = api.wait_for_run(DAG_ID, run_id, timeout=240, interval=1.0)
     assert run["state"] == "success", api.describe_failures(DAG_ID, run_id)
     errors = airflow_stack.run_error_lines(DAG_ID, run_id)

@@ -23,6 +23,14 @@ from tests.conftest import DictStateStore, RecordingTI, make_context
 from tests.sim_helpers import creations
 
 
+@pytest.fixture(autouse=True)
+def quick_store_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's retries as they are, without their pauses (the count is what is tested)."""
+    from airflow_provider_i2v.generation import record
+
+    monkeypatch.setattr(record, "STORE_BACKOFF", 0.0)
+
+
 def operator(**kwargs: Any) -> ImageToVideoOperator:
     kwargs.setdefault("check_image_url", False)  # example.com is never fetched; URL checks: tests/images
     kwargs.setdefault("first_frame_image", "https://images.example.com/cat.jpg")
