@@ -18,7 +18,7 @@ from airflow_provider_i2v.exceptions import I2VError
 from airflow_provider_i2v.generation.outcome import Outcome
 from airflow_provider_i2v.generation.results import error_from_payload, error_payload
 from airflow_provider_i2v.generation.wait import WaitResult
-from airflow_provider_i2v.protocol import GenerationStatus
+from airflow_provider_i2v.protocol import GenerationStatus, parse_generation
 
 
 class EventStatus(enum.StrEnum):
@@ -54,6 +54,9 @@ def outcome_from_event(event: dict[str, Any], timeout_error: Callable[[str], Bas
     """The terminal outcome a single trigger reported; a timeout or error event raises."""
     status = event.get("status")
     if status in (EventStatus.COMPLETED, EventStatus.FAILED):
+        if "outcome" not in event and isinstance(event.get("response"), dict):
+            # An event of a trigger serialized by an earlier release: its raw answer.
+            return Outcome.from_state(parse_generation(event["response"]))
         return Outcome.from_json(event["outcome"])
     if status == EventStatus.TIMEOUT:
         raise timeout_error(str(event.get("generation_id")))

@@ -62,7 +62,7 @@ from airflow_provider_i2v.exceptions import (
 )
 from airflow_provider_i2v.generation.outcome import Outcome
 from airflow_provider_i2v.generation.record import ACKNOWLEDGE_KEY, Entry, Status
-from airflow_provider_i2v.protocol import GenerationError, GenerationState, GenerationStatus
+from airflow_provider_i2v.protocol import GenerationState, GenerationStatus
 
 if TYPE_CHECKING:
     from airflow_provider_i2v.generation.record import Slot
@@ -119,7 +119,7 @@ def needs_lookup(entry: Entry, asked: Asked) -> bool:
     return (
         entry.generation_id is not None
         and entry.pending_since is None
-        and entry.request == asked.digest
+        and entry.request in (None, asked.digest)  # None: a record of a release without digests
         and entry.gateway in (None, asked.gateway)
         and not _delivered(entry)
     )
@@ -147,13 +147,13 @@ def decide(
         return Decision(Next.SUBMIT, entry)
     if gid is None:
         return Decision(Next.SUBMIT, entry)
-    if entry.request != asked.digest:
+    if entry.request is not None and entry.request != asked.digest:
         log.warning(
             "%sGeneration %s of this task instance was made for %s request; this try asks for %s, so "
             "it is not reused and a new generation is submitted (and paid for).",
             where,
             gid,
-            "another" if entry.request else "an unrecorded",
+            "another",
             "the image and parameters as they are now" + (f" ({asked.image})" if asked.image else ""),
         )
         return Decision(Next.SUBMIT, entry)
@@ -316,12 +316,6 @@ class PaidCreate:
     def accepted(self, state: GenerationState) -> Entry:
         """Log the id, store it (once more if interrupted meanwhile); returns the stored entry."""
         gid = state.generation_id
-        self._log.info(
-            "%sSubmitted generation %s (model %s); it is paid for from here on",
-            self._where,
-            gid,
-            self._asked.model,
-        )
         entry = replace(
             self._slot.read(),
             generation_id=gid,
@@ -330,6 +324,12 @@ class PaidCreate:
             status=Status.SUBMITTED,
         )
         try:
+            self._log.info(
+                "%sSubmitted generation %s (model %s); it is paid for from here on",
+                self._where,
+                gid,
+                self._asked.model,
+            )
             self._slot.write(entry, paid=gid)
         except I2VNonRetryableError:
             raise  # every attempt failed: the log above names the id, the error says how to collect it
@@ -399,13 +399,3 @@ def _count_end(outcome: Outcome) -> None:
         metrics.cost(outcome.cost, outcome.model)
     else:
         metrics.generation_failed(outcome.error.code if outcome.error else None)
-
-
-def record_status(slot: Slot, status: Status, error: GenerationError | None = None) -> None:
-    """Record a non-terminal or pre-create status (timeout, invalid, not submitted, uncertain)."""
-    entry = replace(
-        slot.read(),
-        status=status,
-        error=None if error is None else {"code": error.code, "message": error.message},
-    )
-    slot.write(entry, paid=None)

@@ -34,6 +34,7 @@ from airflow_provider_i2v.generation.rules import (
     MAX_RESUBMITS,
     Asked,
     Decision,
+    Next,
     PaidCreate,
     UncertainCreatePolicy,
     decide,
@@ -91,6 +92,14 @@ async def plan(
     for s in slots:
         entry = entries[s.index]
         looked_up = found.get(str(entry.generation_id)) if str(entry.generation_id) in wanted else None
+        if isinstance(looked_up, I2VError) and not isinstance(
+            looked_up, (I2VGenerationNotFoundError, I2VTransientError, *ACCOUNT_REFUSALS)
+        ):
+            # A refusal about this generation alone (a 400, a 410): never a reason to pay again.
+            # It is waited for like a running one, and the wait makes it this slot's failure.
+            log.warning("%sgeneration %s cannot be looked up (%s)", s.where, entry.generation_id, looked_up)
+            decisions[s.index] = Decision(Next.RECONNECT, entry)
+            continue
         if isinstance(looked_up, I2VError) and not isinstance(looked_up, I2VGenerationNotFoundError):
             if isinstance(looked_up, I2VTransientError):
                 raise I2VTransientError(
@@ -174,6 +183,10 @@ async def submit(
                             exc,
                         )
                         await asyncio.sleep(delay)
+                        if stop:  # stopped while it waited: this create is not sent again
+                            error = exc if isinstance(exc, I2VError) else None
+                            results[s.index] = Created(s.index, error=error, uncertain=True)
+                            return
                         continue
                     error = exc if isinstance(exc, I2VError) else I2VError(f"{type(exc).__name__}: {exc}")
                     if uncertain and policy == "fail":

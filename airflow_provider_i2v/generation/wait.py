@@ -146,7 +146,7 @@ async def poll_until_terminal(
                 not_found.add(gid)
                 log.warning("Generation %s: the gateway says it does not know it; asking again", gid)
                 heapq.heappush(due, (time.time() + ASK_AGAIN_AFTER, gid))
-                first_round.discard(gid)
+                first_round.add(gid)  # asked again even past the deadline: a 404 is believed twice
                 return
             except ACCOUNT_REFUSALS as exc:
                 stopped.append(exc)

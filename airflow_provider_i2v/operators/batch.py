@@ -162,6 +162,8 @@ class ImageToVideoBatchOperator(GenerationOperator):
             outcome = decisions[s.index].outcome
             if outcome is not None and slots.entry(s.index).status is not Status.COMPLETED:
                 record_outcome(s.slot, outcome)
+        if acknowledged and by_next[Next.SUBMIT]:  # used up before anything is sent
+            self._acknowledgement_used(context)
         created = asyncio.run(
             submit(
                 self.hook,
@@ -172,8 +174,6 @@ class ImageToVideoBatchOperator(GenerationOperator):
                 log=self.log,
             )
         )
-        if acknowledged and by_next[Next.SUBMIT]:
-            self._acknowledgement_used(context)
         self._record_unsent(slots, refused, created)
         ids = [slots.entry(i).generation_id for i in range(len(items))]
         context["ti"].xcom_push(key=XCOM_GENERATION_IDS, value=ids)

@@ -100,6 +100,8 @@ class ImageToVideoOperator(GenerationOperator):
             plan(self.hook, [slotted], policy=policy, acknowledged=acknowledged, log=self.log)
         )[0]
         if decision.next is Next.SUBMIT:
+            if acknowledged:  # used up before anything is sent: it covers the creates it was given for
+                self._acknowledgement_used(context)
             created = asyncio.run(
                 submit(
                     self.hook,
@@ -111,8 +113,6 @@ class ImageToVideoOperator(GenerationOperator):
                     announce=lambda _, entry: self._push_id(context, str(entry.generation_id)),
                 )
             )[0]
-            if acknowledged:
-                self._acknowledgement_used(context)
             if created.error is not None:
                 raise created.error
         else:

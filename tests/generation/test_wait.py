@@ -132,3 +132,46 @@ def test_a_refused_key_stops_the_whole_wait() -> None:
                 log=LOG,
             )
         )
+
+
+def test_past_the_deadline_a_404_is_still_asked_again_before_it_is_believed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sensor's poke is a wait whose deadline is now: an unknown id must still fail it."""
+    monkeypatch.setattr(wait_module, "ASK_AGAIN_AFTER", 0.01)
+    gateway = ScriptedGateway({"gone": lambda n: I2VGenerationNotFoundError("the gateway does not know it")})
+    result = asyncio.run(
+        poll_until_terminal(
+            gateway,  # type: ignore[arg-type]
+            ["gone"],
+            Polling(0.01, 0.01, False),
+            started_at=None,
+            deadline=time.time(),
+            log=LOG,
+        )
+    )
+    assert gateway.polls["gone"] == 2
+    assert isinstance(result.failures["gone"], I2VGenerationNotFoundError)
+
+
+def test_a_lookup_refused_for_one_stored_generation_is_waited_for_never_paid_again() -> None:
+    from airflow_provider_i2v.generation.record import Entry
+    from airflow_provider_i2v.generation.rules import Asked, Next
+    from airflow_provider_i2v.generation.submit import Slotted, plan
+
+    class Slot:
+        def read(self) -> Entry:
+            return Entry(generation_id="g", request="d", gateway="http://gw")
+
+        def write(self, entry: Entry, *, paid: str | None) -> None:
+            raise AssertionError("nothing is written while deciding")
+
+    gateway = ScriptedGateway(
+        {"g": lambda n: I2VInvalidRequestError("the gateway refused the request (HTTP 410)")}
+    )
+    asked = Asked("d", "http://gw", "c", "m", "img")
+    slotted = Slotted(0, "images[0]: ", Slot(), asked, lambda: None)  # type: ignore[arg-type,return-value]
+    [decision] = asyncio.run(
+        plan(gateway, [slotted], policy="resubmit", acknowledged=False, log=LOG)  # type: ignore[arg-type]
+    ).values()
+    assert decision.next is Next.RECONNECT

@@ -281,3 +281,33 @@ def test_a_generation_made_on_another_gateway_is_a_config_error_never_a_new_paym
     with pytest.raises(I2VConnectionConfigError, match="was created on"):
         operator().execute(make_context(store))
     assert creations(simulator) == 1
+
+
+def test_a_record_of_a_release_without_digests_is_reused_not_paid_again(
+    simulator: Any, i2v_conn: str
+) -> None:
+    """A retry in flight across the upgrade: its record has an id but no request digest."""
+    first = operator().execute(make_context(DictStateStore()))
+    store = DictStateStore()
+    store.set(STATE_KEY, {"generation_id": first["generation_id"], "submitted_at": 1.0})  # as it was written
+    again = operator().execute(make_context(store))
+    assert again["generation_id"] == first["generation_id"]
+    assert creations(simulator) == 1
+
+
+def test_the_acknowledgement_is_used_up_before_anything_is_sent(simulator: Any, i2v_conn: str) -> None:
+    simulator.configure(faults=[Fault("lost_create_answer", first_n=1, scope="create")])
+    store = DictStateStore()
+    with pytest.raises(I2VCreationUnresolvedError):
+        operator(on_uncertain_create="fail").execute(make_context(store))
+
+    class AckStaysPut(DictStateStore):
+        def delete(self, key: str) -> None:
+            raise ConnectionError("execution API unreachable")
+
+    stuck = AckStaysPut()
+    stuck.rows = dict(store.rows)
+    stuck.set("i2v_acknowledge_uncertain", True)
+    with pytest.raises(I2VStateStoreError):
+        operator(on_uncertain_create="fail").execute(make_context(stuck))
+    assert creations(simulator) == 1  # it could not be used up, so nothing was sent on it
