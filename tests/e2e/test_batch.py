@@ -180,7 +180,7 @@ def test_a_worker_killed_mid_submission_reconnects_and_pays_only_for_creates_on_
     log = api.task_log(dag_id, run_id, "videos", 2)
     assert "50 completed earlier" in log or "still rendering (reconnected)" in log, log[-3000:]
     if uncertain:
-        assert "have an unknown outcome" in log
+        assert "has an unknown outcome" in log
     print(f"batch SIGKILL (max_in_flight={in_flight}): {e2e_simulator.creations} creations for {items} items")
 
 
