@@ -31,9 +31,11 @@ async def poll(c: httpx.AsyncClient, generation_id: str, **kwargs: Any) -> int:
     return response.status_code
 
 
-def connections(sim: Any) -> set[str]:
-    """Client ``host:port`` of the polls the simulator answered: one per TCP connection."""
-    return {str(r.client) for r in sim.requests if r.endpoint == "poll"}
+def connections(sim: Any, generation_id: str) -> set[str]:
+    """Client ``host:port`` of the polls for ``generation_id`` the simulator answered: one per
+    TCP connection. Narrowed to the test's generation: the simulator is shared by the session,
+    and a poll left over from an earlier test must not count here."""
+    return {str(r.client) for r in sim.requests if r.endpoint == "poll" and r.generation_id == generation_id}
 
 
 def test_sequential_requests_reuse_one_connection(simulator: Any, i2v_conn: str) -> None:
@@ -44,7 +46,7 @@ def test_sequential_requests_reuse_one_connection(simulator: Any, i2v_conn: str)
             return [await poll(c, generation_id) for _ in range(5)]
 
     assert asyncio.run(run()) == [200] * 5
-    assert len(connections(simulator)) == 1
+    assert len(connections(simulator, generation_id)) == 1
 
 
 def test_concurrent_requests_never_open_more_than_the_bound(simulator: Any, i2v_conn: str) -> None:
@@ -59,7 +61,7 @@ def test_concurrent_requests_never_open_more_than_the_bound(simulator: Any, i2v_
 
     codes, still_open = asyncio.run(run())
     assert codes == [200] * 8
-    assert len(connections(simulator)) == 2
+    assert len(connections(simulator, generation_id)) == 2
     assert still_open == 2  # both kept alive for the next polls
 
 
@@ -104,7 +106,7 @@ def test_an_expired_connection_is_not_reused(simulator: Any, i2v_conn: str) -> N
             await poll(c, generation_id)
 
     asyncio.run(run())
-    assert len(connections(simulator)) == 2
+    assert len(connections(simulator, generation_id)) == 2
 
 
 def test_a_connection_the_server_dropped_is_not_reused(simulator: Any, i2v_conn: str) -> None:

@@ -22,6 +22,7 @@ from airflow_provider_i2v.exceptions import (
 )
 from airflow_provider_i2v.generation.record import STATE_KEY
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
+from airflow_provider_i2v.testing import SIMULATOR_EXTRAS
 from airflow_provider_i2v.triggers.i2v import I2VTaskTrigger
 from tests.conftest import API_KEY, DictStateStore, make_context
 from tests.sim_helpers import creations, record_success, requests_received, run_trigger
@@ -336,7 +337,15 @@ def test_output_copy_goes_through_the_connections_proxy(
     assert copied.uri.endswith(f"{result['generation_id']}.mp4")
     # The same copy through a proxy that does not answer fails: the proxy setting is used.
     proxied = ConnectionSettings.from_connection(
-        None, "k", {"timeout": 2, "proxy": "http://127.0.0.1:9", "allow_private_outputs": True}
+        None,
+        "k",
+        {
+            "timeout": 2,
+            "proxy": "http://127.0.0.1:9",
+            "allow_private_outputs": True,
+            # The refused connection is retried; the back-off is the simulator's, not the default.
+            **{k: v for k, v in SIMULATOR_EXTRAS.items() if k.startswith("backoff_")},
+        },
     )
     with pytest.raises(I2VError, match="could not copy"):
         copy_outputs(result["video_urls"], tmp_path / "proxied", result["generation_id"], proxied)
