@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dev.task_runtime import run_trigger
 
-__all__ = ["creations", "record_success", "requests_received", "run_trigger", "succeed"]
+__all__ = [
+    "creations",
+    "interrupt_once_created",
+    "record_success",
+    "requests_received",
+    "run_trigger",
+    "succeed",
+]
 
 
 def creations(sim: Any) -> int:
     """Generations the simulator accepted (the number the user pays for)."""
     return int(sim.creations)
+
+
+@contextlib.contextmanager
+def interrupt_once_created(
+    sim: Any, make: Callable[[], BaseException], count: int = 1, settle: float = 0.0
+) -> Iterator[None]:
+    """Raise ``make()`` in the main thread, from a SIGALRM handler as Airflow's timeout and
+    SIGTERM handlers raise theirs, once the simulator has created ``count`` generations and
+    ``settle`` more seconds have passed. With a ``slow`` create fault the answers are still
+    held then: the creates are on the wire. Waiting for the creation, not a fixed time, keeps
+    the test fast and never early on a busy machine."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise make()
+
+    def alarm_once_created(done: threading.Event) -> None:
+        deadline = time.monotonic() + 30
+        while not done.is_set() and time.monotonic() < deadline:
+            if creations(sim) >= count:
+                if not done.wait(settle):
+                    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGALRM)
+                return
+            done.wait(0.005)
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    done = threading.Event()
+    watcher = threading.Thread(target=alarm_once_created, args=(done,), daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        signal.signal(signal.SIGALRM, previous)
 
 
 def requests_received(sim: Any) -> int:

@@ -22,7 +22,13 @@ from airflow_provider_i2v.simulator import Fault
 from airflow_provider_i2v.triggers.batch import I2VBatchTrigger
 from tests.conftest import API_KEY, DictStateStore, make_context
 from tests.images.factories import image_bytes
-from tests.sim_helpers import creations, record_success, requests_received, run_trigger
+from tests.sim_helpers import (
+    creations,
+    interrupt_once_created,
+    record_success,
+    requests_received,
+    run_trigger,
+)
 
 
 def urls(n: int) -> list[str]:
@@ -155,12 +161,11 @@ def test_a_retry_reconnects_to_rendering_items(simulator: Any, i2v_conn: str) ->
 def test_an_interruption_mid_submission_pays_again_only_for_creates_on_the_wire(
     simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.operators.test_pay_once import interrupt_after
-
     # The first two creates are created and then held (their answers never arrive in time).
     simulator.configure(slow_seconds=5, faults=[Fault("slow", scope="create", first_n=2)])
     store = DictStateStore()
-    with pytest.raises(KeyboardInterrupt), interrupt_after(1.0, KeyboardInterrupt):
+    # Interrupted 0.3 s after the second creation: time enough to see that no third is sent.
+    with pytest.raises(KeyboardInterrupt), interrupt_once_created(simulator, KeyboardInterrupt, 2, 0.3):
         batch(urls(6), max_in_flight=2).execute(make_context(store))
     submitted = creations(simulator)
     assert submitted == 2  # nothing else was sent while both slots were held

@@ -8,8 +8,8 @@ Airflow components in ``tests/e2e/test_crash_matrix.py``.
 
 A step is interrupted by raising the interruption from inside the call that performs it
 (after the call did its work, or before it does), exactly where Airflow's SIGALRM/SIGTERM
-handlers would raise it; "create on the wire" uses a real signal while the simulator holds
-the create's answer back.
+handlers would raise it; "create on the wire" sends a real signal once the simulator has
+created the generation and holds the create's answer back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from airflow_provider_i2v.operators.batch import ImageToVideoBatchOperator
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.simulator import Fault
 from tests.conftest import DictStateStore, RecordingTI, make_context
-from tests.sim_helpers import creations, record_success, run_trigger
+from tests.sim_helpers import creations, interrupt_once_created, record_success, run_trigger
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "https://images.example.com/cat.jpg"
@@ -126,16 +125,8 @@ def injected(step: Step, shape: str, make: Callable[[], BaseException], simulato
     if step.target is None:  # on the wire: the gateway created it and holds the answer
         simulator.configure(slow_seconds=2.0, faults=[Fault("slow", scope="create", first_n=1)])
 
-        def handler(signum: int, frame: Any) -> None:
-            raise make()
-
-        previous = signal.signal(signal.SIGALRM, handler)
-        signal.setitimer(signal.ITIMER_REAL, 0.4)
-        try:
+        with interrupt_once_created(simulator, make):
             yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
         return
     owner, name = step.target(shape)
     original = getattr(owner, name)

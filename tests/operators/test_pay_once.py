@@ -20,15 +20,7 @@ from airflow_provider_i2v.generation.record import STATE_KEY
 from airflow_provider_i2v.operators.i2v import ImageToVideoOperator
 from airflow_provider_i2v.simulator import Fault
 from tests.conftest import DictStateStore, RecordingTI, make_context
-from tests.sim_helpers import creations
-
-
-@pytest.fixture(autouse=True)
-def quick_store_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store's retries as they are, without their pauses (the count is what is tested)."""
-    from airflow_provider_i2v.generation import record
-
-    monkeypatch.setattr(record, "STORE_BACKOFF", 0.0)
+from tests.sim_helpers import creations, interrupt_once_created
 
 
 def operator(**kwargs: Any) -> ImageToVideoOperator:
@@ -134,27 +126,6 @@ def hold_create_answer(simulator: Any, seconds: float = 3.0) -> None:
     simulator.configure(slow_seconds=seconds, faults=[Fault("slow", scope="create", first_n=1)])
 
 
-def interrupt_after(seconds: float, exc: type[BaseException]) -> Any:
-    """Raise ``exc`` in this thread after ``seconds``, as Airflow's timeout and SIGTERM do."""
-    import contextlib
-    import signal
-
-    @contextlib.contextmanager
-    def interrupting() -> Any:
-        def handler(signum: int, frame: Any) -> None:
-            raise exc("interrupted by the test")
-
-        previous = signal.signal(signal.SIGALRM, handler)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-
-    return interrupting()
-
-
 @pytest.mark.parametrize("interruption", ["AirflowTaskTimeout", "AirflowTaskTerminated", "KeyboardInterrupt"])
 def test_an_interruption_while_the_create_is_on_the_wire_is_never_paid_again_in_silence(
     simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str], interruption: str
@@ -164,7 +135,7 @@ def test_an_interruption_while_the_create_is_on_the_wire_is_never_paid_again_in_
     exc = getattr(airflow_exceptions, interruption, None) or KeyboardInterrupt
     hold_create_answer(simulator)
     store = DictStateStore()
-    with pytest.raises(exc), interrupt_after(0.5, exc):
+    with pytest.raises(exc), interrupt_once_created(simulator, lambda: exc("interrupted by the test")):
         operator().execute(make_context(store))
     assert creations(simulator) == 1  # the gateway did create it
     assert "pending_since" in store.get(STATE_KEY)  # the intent stays: the outcome is unknown
