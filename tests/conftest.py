@@ -75,7 +75,7 @@ def simulator(simulator_server: Any) -> Iterator[Any]:
     from airflow_provider_i2v.simulator import SimConfig
 
     sim = simulator_server.simulator
-    sim.reset(SimConfig(generation_seconds=0.3, retry_after=0.05, seed=7))
+    sim.reset(SimConfig(generation_seconds=0.05, retry_after=0.05, seed=7))
     return sim
 
 

@@ -66,7 +66,7 @@ def test_each_generation_keeps_its_own_schedule() -> None:
             ["slow", "plain"],
             Polling(0.05, 30.0, True, "model-of-this-test"),
             started_at=started - 10,  # "slow" is 10 % done after 10 s: its finish is ~80 s away
-            deadline=started + 3,
+            deadline=started + 0.5,
             log=LOG,
         )
     )

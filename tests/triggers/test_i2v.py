@@ -54,7 +54,7 @@ def test_failed_generation_event_carries_the_error(simulator: Any, i2v_conn: str
 def test_unknown_statuses_are_still_running_and_logged_once(
     simulator: Any, i2v_conn: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    simulator.configure(unknown_status_polls=4, unknown_status="warming_up")
+    simulator.configure(generation_seconds=0.3, unknown_status_polls=4, unknown_status="warming_up")
     [event] = run_trigger(trigger(submit()))
     assert event["status"] == "completed"
     out = "".join(capfd.readouterr())
@@ -84,7 +84,12 @@ def test_outage_longer_than_the_retry_budget_does_not_lose_the_generation(
     assert event["status"] == "completed"
 
 
-def test_unknown_generation_is_an_error_event(simulator: Any, i2v_conn: str) -> None:
+def test_unknown_generation_is_an_error_event(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_i2v.generation import wait as wait_module
+
+    monkeypatch.setattr(wait_module, "ASK_AGAIN_AFTER", 0.01)  # the second 404 is believed
     [event] = run_trigger(trigger("nosuchgeneration0000"))
     assert event["status"] == "error"
     assert event["error_class"] == "I2VGenerationNotFoundError"
@@ -177,13 +182,18 @@ def test_a_stalled_answer_does_not_stall_other_triggers(
     assert finish[stalled_id] < 5  # the stalled request was cut off by the per-request cap, not 30 s
 
 
-def test_a_poll_stuck_in_retries_does_not_overrun_the_deadline(simulator: Any, i2v_conn: str) -> None:
+def test_a_poll_stuck_in_retries_does_not_overrun_the_deadline(
+    simulator: Any, i2v_conn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_i2v.generation import wait as wait_module
+
+    monkeypatch.setattr(wait_module, "FIRST_POLL_MIN", 0.2)  # the first poll's floor (3 s), shrunk
     generation_id = submit()
     simulator.configure(retry_after=30, faults=[Fault("http_503", scope="poll")])
     started = time.monotonic()
-    [event] = run_trigger(trigger(generation_id, deadline=time.time() + 1.0))
+    [event] = run_trigger(trigger(generation_id, deadline=time.time() + 0.5))
     assert event["status"] == "timeout"
-    assert time.monotonic() - started < 5  # not 30 s of Retry-After per attempt
+    assert time.monotonic() - started < 2  # not 30 s of Retry-After per attempt
 
 
 def test_a_trigger_picked_up_after_its_deadline_still_polls_once(simulator: Any, i2v_conn: str) -> None:
@@ -331,13 +341,13 @@ def test_the_render_time_the_gateway_reports_teaches_the_schedule(simulator: Any
     from airflow_provider_i2v.generation.schedule import RENDER_TIMES
 
     RENDER_TIMES.clear()
-    simulator.configure(generation_seconds=0.3)
+    simulator.configure(generation_seconds=0.1)
     for _ in range(8):
         [event] = run_trigger(trigger(submit(), model="m", adaptive=True, started_at=time.time()))
         assert event["status"] == "completed"
     edge = RENDER_TIMES.early_edge("m")
     RENDER_TIMES.clear()
-    assert edge == pytest.approx(0.3, abs=0.01)  # metadata: completed_at - in_queue_at
+    assert edge == pytest.approx(0.1, abs=0.01)  # metadata: completed_at - in_queue_at
 
 
 def test_the_event_carries_a_compact_outcome_not_the_raw_answer(simulator: Any, i2v_conn: str) -> None:
