@@ -206,7 +206,7 @@ def test_slow_create_holds_the_answer_of_a_generation_that_already_exists(
     outcome: list[BaseException | httpx.Response] = []
 
     def hasty_create() -> None:
-        with httpx.Client(base_url=server.url, headers=auth_header(API_KEY), timeout=1.5) as hasty:
+        with httpx.Client(base_url=server.url, headers=auth_header(API_KEY), timeout=0.6) as hasty:
             try:
                 outcome.append(hasty.post(CREATE_PATH, json=create_body()))
             except httpx.HTTPError as exc:  # the timeout: the client closes its connection
