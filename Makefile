@@ -5,6 +5,12 @@
 # The tiers (times measured on a 2-core machine, README's "Quick start"):
 #   make unit          everything but real Airflow components and the scale runs
 #   make e2e           the end-to-end tests without the scale runs, on AIRFLOW_MODE (sqlite)
+#
+# `test`, `unit` and `e2e` run in WORKERS pytest processes (pytest-xdist, one test file per
+# process at a time; 2 by default, WORKERS=0: one process). Most of a test's time is spent
+# waiting (for Airflow's loops, a render, a subprocess), so two processes share two cores
+# well. Each worker starts its own simulator and, for the end-to-end tests, its own Airflow.
+# The scale runs and the PostgreSQL and Celery runs keep one process: their own servers.
 #   make scale         the scale runs (1,000-image batch, 52-image fan-out, 1,000 pollers), SQLite
 #   make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor     (E2E_MARK narrows)
 #   make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers
@@ -20,6 +26,8 @@ PYTEST_ARGS ?=
 AIRFLOW_MODE ?=
 BENCH_ARGS ?=
 KEEP ?=
+WORKERS ?= 2
+XDIST := $(if $(filter-out 0,$(WORKERS)),-n $(WORKERS) --dist loadfile)
 ARTIFACTS := .artifacts
 MODE_ARG := $(if $(AIRFLOW_MODE),--airflow-mode=$(AIRFLOW_MODE))
 # What the other deployments run: the scale runs prove throughput once (on SQLite), and the
@@ -42,7 +50,7 @@ help:
 	@echo "make bench      the benchmark table (~58 min; BENCH_ARGS=--quick: ~17 min)"
 	@echo "make bootstrap  create/update .venv"
 	@echo "make clean      remove .venv and caches"
-	@echo "PYTEST_ARGS='-k ...' narrows any test target."
+	@echo "PYTEST_ARGS='-k ...' narrows any test target; WORKERS=0 runs test/unit/e2e in one process."
 
 bootstrap:
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash dev/bootstrap.sh
@@ -60,13 +68,13 @@ define run_pytest
 endef
 
 test: bootstrap
-	$(call run_pytest,-m "not scale" $(MODE_ARG))
+	$(call run_pytest,-m "not scale" $(MODE_ARG) $(XDIST))
 
 unit: bootstrap
-	$(call run_pytest,-m "not e2e and not scale")
+	$(call run_pytest,-m "not e2e and not scale" $(XDIST))
 
 e2e: bootstrap
-	$(call run_pytest,-m "e2e and not scale" $(MODE_ARG))
+	$(call run_pytest,-m "e2e and not scale" $(MODE_ARG) $(XDIST))
 
 scale: bootstrap
 	$(call run_pytest,-m scale --airflow-mode=sqlite)

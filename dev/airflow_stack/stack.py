@@ -52,6 +52,9 @@ class AirflowStack:
     :param inherit_airflow_env: keep the caller's ``AIRFLOW_*`` variables (default: drop them).
     :param components: run only these of the mode's components (the api-server is needed:
         workers and the REST client talk to it); default all of them.
+    :param setup_cli: ``airflow`` commands (argument lists) run once the database is
+        migrated, before any component starts: what a component needs to find at its start
+        (multi-team mode's teams, ``("teams", "create", "team_a")``).
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class AirflowStack:
         keep_home: bool = False,
         inherit_airflow_env: bool = False,
         components: Sequence[str] | None = None,
+        setup_cli: Sequence[Sequence[str]] = (),
     ) -> None:
         self.mode = mode if isinstance(mode, Mode) else resolve_mode(mode)
         if components is not None and (
@@ -87,6 +91,7 @@ class AirflowStack:
         self.stop_grace = stop_grace
         self.keep_home = keep_home or os.environ.get("AIRFLOW_STACK_KEEP_HOME", "") not in ("", "0")
         self.inherit_airflow_env = inherit_airflow_env
+        self.setup_cli = [tuple(args) for args in setup_cli]
         self._given_home = Path(home).resolve() if home is not None else None
         self._home: Path | None = None
         self.stack_id = uuid.uuid4().hex[:12]
@@ -236,6 +241,8 @@ class AirflowStack:
             migrate_env = {**self._env, **self._supervisor.marker_env("db-migrate")}
             migrate(migrate_env, cwd=self.home, log=self.log_path("db-migrate"), timeout=self.migrate_timeout)
             self.timings["migrate"] = time.monotonic() - t0 - self.timings["services"]
+            for args in self.setup_cli:
+                self.cli(*args)
             t1 = time.monotonic()
             # One triggerer at a time: each is told apart by the job row it creates.
             first = [name for name in self.components if name not in self.triggerers[1:]]

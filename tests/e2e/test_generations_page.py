@@ -16,9 +16,8 @@ The records are written the way the operators write them (``task_state_store``, 
 contract) by tasks of two seeding DAGs, from generations made on the gateway simulator, so
 the rows have real DAG runs, task instances, generation ids, links and costs.
 
-Multi-team mode needs its team to exist before the dag-processor starts, so the stack is
-started twice on one home (first only to create the teams): the metadata database must
-survive that, which it does on SQLite only; other modes skip this test.
+Multi-team mode needs its teams to exist before the dag-processor and the api-server start:
+the stack creates them between the database's migration and the components' start.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ from tests.e2e import browser
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, FrameLocator, Page
 
-    from dev.airflow_stack import AirflowStack, Mode
+    from dev.airflow_stack import AirflowStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -242,7 +241,6 @@ def records(e2e_simulator_server: Any, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def team_stack(
-    airflow_mode: Mode,
     airflow_stack_factory: Callable[..., AirflowStack],
     tmp_path_factory: pytest.TempPathFactory,
     records: dict[str, Any],
@@ -255,49 +253,28 @@ def team_stack(
         "the package does not name the plugin in the airflow.plugins entry-point group "
         "(pyproject.toml), and Airflow 3.3.2 skips provider-info plugins by default"
     )
-    if airflow_mode.database != "sqlite":
-        pytest.skip("the two-start multi-team set-up needs the SQLite metadata database to survive a restart")
     root = tmp_path_factory.mktemp("ui-bundles")
     for bundle, dag_id, key in (("open", OPEN_DAG, "open"), ("restricted", SECRET_DAG, "secret")):
         (root / bundle).mkdir()
         source = SEED_DAG.replace("__DAG_ID__", dag_id).replace("__RECORDS__", repr(json.dumps(records[key])))
         (root / bundle / f"{dag_id}.py").write_text(source, encoding="utf-8")
 
-    def bundles(team: str | None) -> str:
-        restricted: dict[str, Any] = {
+    bundles = [
+        {"name": "open", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(root / "open")}},
+        {
             "name": "restricted",
             "classpath": LOCAL_BUNDLE,
             "kwargs": {"path": str(root / "restricted")},
-        }
-        if team:
-            restricted["team_name"] = team
-        return json.dumps(
-            [{"name": "open", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(root / "open")}}, restricted]
-        )
-
+            "team_name": "team_b",
+        },
+    ]
     env = {
         "AIRFLOW__CORE__MULTI_TEAM": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{VIEWER}:viewer:team_a",
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
     }
-    home = tmp_path_factory.mktemp("ui-airflow-home")
-    first = airflow_stack_factory(
-        root,
-        env={
-            **env,
-            # The teams do not exist yet: no user or bundle may name one.
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundles(None),
-        },
-        home=home,
-        components=["api-server"],
-    )
-    for team in ("team_a", "team_b"):
-        first.cli("teams", "create", team)
-    first.stop()
-    stack = airflow_stack_factory(
-        root, env={**env, "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundles("team_b")}, home=home
-    )
-    return stack
+    teams = [("teams", "create", team) for team in ("team_a", "team_b")]
+    return airflow_stack_factory(root, env=env, setup_cli=teams)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,11 @@ pytestmark = pytest.mark.timeout(600)
 
 GENERATIONS = 6
 SLOTS = 2
-RENDER_SECONDS = 10.0
+#: Renders long enough that the unpooled tasks, which start seconds apart on a busy machine,
+#: render together; in the pool (three waves of two) shorter ones do, as each wave starts
+#: together.
+UNPOOLED_RENDER_SECONDS = 10.0
+POOLED_RENDER_SECONDS = 5.0
 POOL = "i2v_account"
 
 DAG = """
@@ -102,7 +106,7 @@ def test_pool_with_include_deferred_caps_live_generations_account_wide(
     i2v_connection: str,
 ) -> None:
     api = airflow_stack.client
-    e2e_simulator.configure(generation_seconds=RENDER_SECONDS)
+    e2e_simulator.configure(generation_seconds=UNPOOLED_RENDER_SECONDS)
 
     run_id, run = _run(airflow_stack, write_dag, "e2e_unpooled", "default_pool")
     assert run["state"] == "success", api.describe_failures("e2e_unpooled", run_id)
@@ -114,6 +118,7 @@ def test_pool_with_include_deferred_caps_live_generations_account_wide(
     assert unpooled > SLOTS  # without the pool nothing holds them back
 
     e2e_simulator.reset(e2e_simulator.config)
+    e2e_simulator.configure(generation_seconds=POOLED_RENDER_SECONDS)
     api.create_pool(POOL, SLOTS, include_deferred=True, description="live generations on the account")
     seen: dict[str, int] = {"occupied": 0, "deferred": 0}
 
@@ -139,7 +144,8 @@ def test_pool_with_include_deferred_caps_live_generations_account_wide(
     assert [t["try_number"] for t in tis] == [1] * GENERATIONS
     assert {t["pool"] for t in tis} == {POOL}
     print(
-        f"\npools: {GENERATIONS} generations of {RENDER_SECONDS:g} s; "
+        f"\npools: {GENERATIONS} generations of {UNPOOLED_RENDER_SECONDS:g} s (unpooled) and "
+        f"{POOLED_RENDER_SECONDS:g} s (pooled); "
         f"without a pool {unpooled} live at once; "
         f"in a pool of {SLOTS} slots (include_deferred) {pooled} live at once, at most "
         f"{seen['occupied']} slots occupied ({seen['deferred']} by deferred tasks), "
