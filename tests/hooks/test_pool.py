@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,10 +15,25 @@ from airflow_provider_i2v.hooks.i2v import I2VHook
 from airflow_provider_i2v.hooks.pool import LifoPool
 from airflow_provider_i2v.hooks.settings import ConnectionSettings
 from airflow_provider_i2v.protocol import GenerationRequest, auth_header, poll_path
-from airflow_provider_i2v.simulator import Fault
-from tests.conftest import API_KEY, simulator_base_url
+from airflow_provider_i2v.simulator import Fault, SimConfig, SimulatorServer
+from tests.conftest import API_KEY, connection_uri
 
 REQUEST = GenerationRequest(first_frame_image="https://images.example.com/cat.jpg")
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
+    """A simulator of the test's own, ``i2v_default`` pointing at it: these tests count the
+    connections the simulator saw, and the session's shared one may still hear a late poll
+    of an earlier test (its generation ids repeat: each test reseeds it)."""
+    from airflow_provider_i2v.hooks import transport
+
+    own = SimulatorServer(SimConfig(generation_seconds=0.05, retry_after=0.05, seed=7))
+    own.start()
+    transport.reset_shared_state()
+    monkeypatch.setenv("AIRFLOW_CONN_I2V_DEFAULT", connection_uri(own.url))
+    yield own
+    own.stop()
 
 
 def client(url: str, **pool: Any) -> httpx.AsyncClient:
@@ -33,28 +49,29 @@ async def poll(c: httpx.AsyncClient, generation_id: str, **kwargs: Any) -> int:
 
 def connections(sim: Any, generation_id: str) -> set[str]:
     """Client ``host:port`` of the polls for ``generation_id`` the simulator answered: one per
-    TCP connection. Narrowed to the test's generation: the simulator is shared by the session,
-    and a poll left over from an earlier test must not count here."""
+    TCP connection."""
     return {str(r.client) for r in sim.requests if r.endpoint == "poll" and r.generation_id == generation_id}
 
 
-def test_sequential_requests_reuse_one_connection(simulator: Any, i2v_conn: str) -> None:
+def test_sequential_requests_reuse_one_connection(server: SimulatorServer) -> None:
+    simulator = server.simulator
     generation_id = I2VHook().create_generation(REQUEST).generation_id
 
     async def run() -> list[int]:
-        async with client(simulator_base_url()) as c:
+        async with client(server.url) as c:
             return [await poll(c, generation_id) for _ in range(5)]
 
     assert asyncio.run(run()) == [200] * 5
     assert len(connections(simulator, generation_id)) == 1
 
 
-def test_concurrent_requests_never_open_more_than_the_bound(simulator: Any, i2v_conn: str) -> None:
+def test_concurrent_requests_never_open_more_than_the_bound(server: SimulatorServer) -> None:
+    simulator = server.simulator
     generation_id = I2VHook().create_generation(REQUEST).generation_id
     simulator.configure(slow_seconds=0.1, faults=[Fault("slow", scope="poll")])
 
     async def run() -> tuple[list[int], int]:
-        async with client(simulator_base_url(), max_connections=2) as c:
+        async with client(server.url, max_connections=2) as c:
             codes = await asyncio.gather(*(poll(c, generation_id) for _ in range(8)))
             assert isinstance(c._transport, LifoPool)
             return list(codes), c._transport.open_connections
@@ -65,12 +82,13 @@ def test_concurrent_requests_never_open_more_than_the_bound(simulator: Any, i2v_
     assert still_open == 2  # both kept alive for the next polls
 
 
-def test_a_full_pool_times_out_as_httpx_does(simulator: Any, i2v_conn: str) -> None:
+def test_a_full_pool_times_out_as_httpx_does(server: SimulatorServer) -> None:
+    simulator = server.simulator
     generation_id = I2VHook().create_generation(REQUEST).generation_id
     simulator.configure(slow_seconds=1.0, faults=[Fault("slow", first_n=1, scope="poll")])
 
     async def run() -> None:
-        async with client(simulator_base_url(), max_connections=1) as c:
+        async with client(server.url, max_connections=1) as c:
             held = asyncio.create_task(poll(c, generation_id))
             await asyncio.sleep(0.2)  # the slow answer holds the only connection
             with pytest.raises(httpx.PoolTimeout):
@@ -80,12 +98,13 @@ def test_a_full_pool_times_out_as_httpx_does(simulator: Any, i2v_conn: str) -> N
     asyncio.run(run())
 
 
-def test_a_cancelled_request_gives_its_connection_back(simulator: Any, i2v_conn: str) -> None:
+def test_a_cancelled_request_gives_its_connection_back(server: SimulatorServer) -> None:
+    simulator = server.simulator
     generation_id = I2VHook().create_generation(REQUEST).generation_id
     simulator.configure(slow_seconds=5.0, faults=[Fault("slow", first_n=1, scope="poll")])
 
     async def run() -> int:
-        async with client(simulator_base_url(), max_connections=1) as c:
+        async with client(server.url, max_connections=1) as c:
             stuck = asyncio.create_task(poll(c, generation_id))
             await asyncio.sleep(0.2)
             stuck.cancel()
@@ -96,24 +115,27 @@ def test_a_cancelled_request_gives_its_connection_back(simulator: Any, i2v_conn:
     assert asyncio.run(run()) == 200
 
 
-def test_an_expired_connection_is_not_reused(simulator: Any, i2v_conn: str) -> None:
+def test_an_expired_connection_is_not_reused(server: SimulatorServer) -> None:
+    simulator = server.simulator
     generation_id = I2VHook().create_generation(REQUEST).generation_id
 
     async def run() -> None:
-        async with client(simulator_base_url(), keepalive_expiry=0.05) as c:
+        async with client(server.url, keepalive_expiry=0.05) as c:
             await poll(c, generation_id)
             await asyncio.sleep(0.2)
             await poll(c, generation_id)
 
     asyncio.run(run())
-    assert len(connections(simulator, generation_id)) == 2
+    polls = [(r.seq, r.at, r.client, r.status) for r in simulator.requests if r.endpoint == "poll"]
+    assert len(connections(simulator, generation_id)) == 2, polls
 
 
-def test_a_connection_the_server_dropped_is_not_reused(simulator: Any, i2v_conn: str) -> None:
+def test_a_connection_the_server_dropped_is_not_reused(server: SimulatorServer) -> None:
+    simulator = server.simulator
     generation_id = I2VHook().create_generation(REQUEST).generation_id
 
     async def run() -> list[int]:
-        async with client(simulator_base_url()) as c:
+        async with client(server.url) as c:
             first = await poll(c, generation_id)
             simulator.configure(faults=[Fault("drop", first_n=1, scope="poll")])
             with pytest.raises(httpx.RemoteProtocolError):
