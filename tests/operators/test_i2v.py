@@ -315,12 +315,12 @@ def test_rendered_template_view_shows_a_summary_not_image_bytes(simulator: Any, 
 
 
 def test_retry_after_timeout_reconnects_and_waits_again(simulator: Any, i2v_conn: str) -> None:
-    simulator.configure(generation_seconds=0.6)
+    simulator.configure(generation_seconds=0.8)
     store = DictStateStore()
     with pytest.raises(I2VTimeoutError):
-        operator(deferrable=False, generation_timeout=0.4).execute(make_context(store))
-    # The retry starts ~0.4 s after submission; its own 0.4 s outlasts the 0.6 s render.
-    result = operator(deferrable=False, generation_timeout=0.4).execute(make_context(store))
+        operator(deferrable=False, generation_timeout=0.6).execute(make_context(store))
+    # The retry starts ~0.6 s after submission; its own 0.6 s outlasts the 0.8 s render.
+    result = operator(deferrable=False, generation_timeout=0.6).execute(make_context(store))
     assert result["status"] == "completed"
     assert creations(simulator) == 1
 
