@@ -4,14 +4,16 @@ Asserts what a user relies on: every mapped ``generate`` task of ``i2v_product_v
 defers (no worker slot held) while the simulator reports its generation running, the run
 succeeds, XCom holds the documented result dict and keys, ``report`` sums the cost
 exactly, and the simulator saw exactly one creation per image; the stored videos' asset
-events then run ``i2v_published_videos``, which lists exactly those videos. Neither run
-logs a line at error level.
+events then run ``i2v_published_videos``, which publishes exactly those videos (an event
+Airflow registers while it creates the downstream run waits for the next event on the
+asset: the test then sends one). Neither run logs a line at error level.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,25 +120,53 @@ def test_example_dag_end_to_end(
     errors = airflow_stack.run_error_lines(DAG_ID, run_id)
     assert not errors, "\n".join(errors)
 
-    # The asset events (one per stored video) start the downstream example, once or more
-    # (a run takes the events queued when it is created). Each run succeeds, publishes
-    # videos of this run only, none twice, and logs nothing at error level.
-    def published_runs() -> list[dict[str, Any]] | None:
-        runs = api.paged(f"dags/{PUBLISHED_DAG_ID}/dagRuns", "dag_runs")
-        return runs if runs and all(r["state"] in ("success", "failed") for r in runs) else None
+    # The asset events (one per stored video) start the downstream example, once or more:
+    # a run takes the events registered when Airflow creates it. Each run succeeds, logs
+    # nothing at error level, and publishes videos of this run only, none twice.
+    def publish_of(run: dict[str, Any]) -> list[str]:
+        rows = api.xcom(PUBLISHED_DAG_ID, run["dag_run_id"], "publish")
+        return [p["generation_id"] for p in rows if p.get("generation_id")]
+
+    def settled_runs(at_least: int = 1) -> Callable[[], list[dict[str, Any]] | None]:
+        def runs() -> list[dict[str, Any]] | None:
+            found = api.paged(f"dags/{PUBLISHED_DAG_ID}/dagRuns", "dag_runs")
+            done = len(found) >= at_least and all(r["state"] in ("success", "failed") for r in found)
+            return found if done else None
+
+        return runs
 
     downstream = wait_until(
-        published_runs, timeout=120, interval=1.0, description="i2v_published_videos runs"
+        settled_runs(), timeout=120, interval=1.0, description="i2v_published_videos runs"
     )
     published: list[str] = []
     for run in downstream:
         assert run["state"] == "success", api.describe_failures(PUBLISHED_DAG_ID, run["dag_run_id"])
-        published += [p["generation_id"] for p in api.xcom(PUBLISHED_DAG_ID, run["dag_run_id"], "publish")]
+        published += publish_of(run)
         errors = airflow_stack.run_error_lines(PUBLISHED_DAG_ID, run["dag_run_id"])
         assert not errors, "\n".join(errors)
-    assert published
     assert len(set(published)) == len(published)
-    assert set(published) <= {r["generation_id"] for r in results}
+    expected = {r["generation_id"] for r in results}
+    missing = expected - set(published)
+    assert set(published) <= expected
+    if missing:
+        # Airflow 3.3 drops the queue entry of an event registered while it creates the
+        # downstream run (the mapped tasks finish within milliseconds of each other): the
+        # event is kept, and waits for the next event on the asset. It must be that case,
+        # and the next event's run must publish it.
+        last_created = max(datetime.fromisoformat(r["run_after"]) for r in downstream)
+        late = {e["extra"]["generation_id"]: datetime.fromisoformat(e["timestamp"]) for e in events}
+        assert all(late[g] > last_created for g in missing), (late, downstream)
+        asset_id = events[0]["asset_id"]
+        api.request("POST", "assets/events", json_body={"asset_id": asset_id, "extra": {"note": "next"}})
+        after = wait_until(
+            settled_runs(len(downstream) + 1), timeout=120, interval=1.0, description="the next published run"
+        )
+        [next_run] = [r for r in after if r["dag_run_id"] not in {d["dag_run_id"] for d in downstream}]
+        assert next_run["state"] == "success"
+        assert set(publish_of(next_run)) == missing
+    print(
+        f"\nassets: {len(expected)} videos published by {len(downstream)} run(s), {len(missing)} by the next"
+    )
 
 
 def e2e_simulator_url(stack: AirflowStack) -> str:
