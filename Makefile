@@ -5,15 +5,15 @@
 # The tiers (times measured on a 2-core machine, README's "Quick start"):
 #   make unit          everything but real Airflow components and the scale runs
 #   make e2e           the end-to-end tests without the scale runs, on AIRFLOW_MODE (sqlite)
+#   make scale         the scale runs (1,000-image batch, 52-image fan-out, 1,000 pollers), SQLite
+#   make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor     (E2E_MARK narrows)
+#   make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers
 #
 # `test`, `unit` and `e2e` run in WORKERS pytest processes (pytest-xdist, one test file per
 # process at a time; 2 by default, WORKERS=0: one process). Most of a test's time is spent
 # waiting (for Airflow's loops, a render, a subprocess), so two processes share two cores
 # well. Each worker starts its own simulator and, for the end-to-end tests, its own Airflow.
 # The scale runs and the PostgreSQL and Celery runs keep one process: their own servers.
-#   make scale         the scale runs (1,000-image batch, 52-image fan-out, 1,000 pollers), SQLite
-#   make e2e-postgres  the end-to-end tests on PostgreSQL + LocalExecutor     (E2E_MARK narrows)
-#   make e2e-celery    the end-to-end tests on PostgreSQL + Redis + Celery, two triggerers
 #
 # Every target bootstraps .venv first (dev/bootstrap.sh: uv, editable install with the dev
 # extras); that step is skipped in about a second when nothing changed.
