@@ -28,13 +28,18 @@ def creations(sim: Any) -> int:
 
 @contextlib.contextmanager
 def interrupt_once_created(
-    sim: Any, make: Callable[[], BaseException], count: int = 1, settle: float = 0.0
+    sim: Any, make: Callable[[], BaseException], count: int = 1, settle: float = 0.1
 ) -> Iterator[None]:
     """Raise ``make()`` in the main thread, from a SIGALRM handler as Airflow's timeout and
     SIGTERM handlers raise theirs, once the simulator has created ``count`` generations and
     ``settle`` more seconds have passed. With a ``slow`` create fault the answers are still
-    held then: the creates are on the wire. Waiting for the creation, not a fixed time, keeps
-    the test fast and never early on a busy machine."""
+    held then: the creates are on the wire, their clients waiting for the answers. Waiting
+    for the creation, not a fixed time, keeps the test fast and never early on a busy machine.
+
+    ``settle`` lets the client finish sending: an exception raised inside asyncio's socket
+    write is not propagated but swallowed by asyncio (it closes the connection, "Fatal write
+    error on socket transport"), so the try would go on with a failed create instead of
+    being interrupted."""
 
     def handler(signum: int, frame: Any) -> None:
         raise make()

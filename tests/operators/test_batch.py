@@ -165,7 +165,10 @@ def test_an_interruption_mid_submission_pays_again_only_for_creates_on_the_wire(
     simulator.configure(slow_seconds=5, faults=[Fault("slow", scope="create", first_n=2)])
     store = DictStateStore()
     # Interrupted 0.3 s after the second creation: time enough to see that no third is sent.
-    with pytest.raises(KeyboardInterrupt), interrupt_once_created(simulator, KeyboardInterrupt, 2, 0.3):
+    with (
+        pytest.raises(KeyboardInterrupt),
+        interrupt_once_created(simulator, KeyboardInterrupt, count=2, settle=0.3),
+    ):
         batch(urls(6), max_in_flight=2).execute(make_context(store))
     submitted = creations(simulator)
     assert submitted == 2  # nothing else was sent while both slots were held
