@@ -36,10 +36,11 @@ def interrupt_once_created(
     held then: the creates are on the wire, their clients waiting for the answers. Waiting
     for the creation, not a fixed time, keeps the test fast and never early on a busy machine.
 
-    ``settle`` lets the client finish sending: an exception raised inside asyncio's socket
-    write is not propagated but swallowed by asyncio (it closes the connection, "Fatal write
-    error on socket transport"), so the try would go on with a failed create instead of
-    being interrupted."""
+    ``settle`` lets the client finish sending, so that the step is what its name says (the
+    client waiting for the answer). An exception raised inside asyncio's socket write takes
+    another road: asyncio closes the connection and only reports it to the loop's exception
+    handler (``submit`` stops there too; tests/operators/test_crash_matrix.py tests that
+    road on its own)."""
 
     def handler(signum: int, frame: Any) -> None:
         raise make()

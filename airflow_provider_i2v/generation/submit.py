@@ -9,7 +9,10 @@ warnings, the same handling of every interruption.
 * :func:`submit`: at most ``max_in_flight`` creates on the wire. Any ``BaseException`` in
   any create (a task timeout or SIGTERM lands in whichever coroutine step is running) stops
   new creates at once; the creates already on the wire are settled (their id stored, or
-  their intent kept and said), then it is raised. A refusal that concerns the account (bad
+  their intent kept and said), then it is raised. That holds for an interruption that lands
+  inside asyncio's own transport code (a socket write) too: asyncio does not propagate it,
+  it closes the connection and reports the exception to the loop's exception handler,
+  where :func:`submit` catches it. A refusal that concerns the account (bad
   key, no balance, a host that is not the gateway) stops new creates too. Under
   ``"resubmit"``, a create whose outcome is unknown is sent again within the try after a
   back-off (bounded, each warned and counted), so a 503 storm does not burn Airflow retries.
@@ -208,7 +211,24 @@ async def submit(
         except BaseException as exc:  # stored by the loop in this task: stop every other create now
             stop.append(exc)
 
-    await asyncio.gather(*(guarded(s) for s in slots))
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def reported(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """An interruption asyncio swallowed (raised inside its socket write): stop as if raised."""
+        exc = context.get("exception")
+        if isinstance(exc, BaseException) and not isinstance(exc, Exception):
+            stop.append(exc)
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(reported)
+    try:
+        await asyncio.gather(*(guarded(s) for s in slots))
+    finally:
+        loop.set_exception_handler(previous)
     interrupted = [exc for exc in stop if not isinstance(exc, ACCOUNT_REFUSALS)]
     if interrupted:
         raise interrupted[0]

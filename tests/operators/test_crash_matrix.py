@@ -14,6 +14,7 @@ created the generation and holds the create's answer back.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import json
@@ -26,6 +27,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowTaskTerminated, AirflowTaskTimeout, TaskDeferred
 
 from airflow_provider_i2v import images, outputs
+from airflow_provider_i2v.exceptions import I2VCreationUncertainError
 from airflow_provider_i2v.generation import request as request_module
 from airflow_provider_i2v.hooks.i2v import I2VHook
 from airflow_provider_i2v.operators.base import GenerationOperator
@@ -269,6 +271,40 @@ def test_an_interruption_inside_one_batch_create_stops_every_other_create(
         with pytest.raises(AirflowTaskTimeout):
             op.execute(make_context(store))
     assert creations(simulator) == 1  # nothing was sent after the timeout struck
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_an_interruption_asyncio_swallows_in_a_socket_write_still_stops_the_try(
+    simulator: Any, i2v_conn: str, tmp_path: Path, capfd: pytest.CaptureFixture[str], shape: str
+) -> None:
+    """A timeout or SIGTERM raised while asyncio writes to a socket is not propagated: asyncio
+    closes the connection and only reports the exception to the loop's exception handler.
+    The try must stop all the same, not send the create again as if nothing had happened."""
+    original = I2VHook.acreate_generation
+    fired: list[bool] = []
+
+    async def created_then_swallowed(self: I2VHook, request: Any) -> Any:
+        state = await original(self, request)  # the gateway created it ...
+        if fired:
+            return state
+        fired.append(True)
+        # ... and the signal struck in asyncio's write: reported, then the connection is gone.
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "Fatal write error on socket transport", "exception": KINDS["SIGTERM"]()}
+        )
+        raise I2VCreationUncertainError("the connection closed before the answer arrived")
+
+    store = DictStateStore()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(I2VHook, "acreate_generation", created_then_swallowed)
+        with pytest.raises(AirflowTaskTerminated):
+            one_try(shape, store, tmp_path, deferrable=False)
+    assert creations(simulator) == 1  # not sent again by a try that was told to stop
+    capfd.readouterr()
+    result = one_try(shape, store, tmp_path, deferrable=False)  # the next try
+    assert WARNING in "".join(capfd.readouterr())
+    assert result["uncertain_creates"] == 1
+    assert creations(simulator) == 2
 
 
 def test_docs_hold_the_same_matrix() -> None:
