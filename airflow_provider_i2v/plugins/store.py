@@ -52,6 +52,21 @@ def _ours(model: Any) -> Any:
     return or_(model.key == SINGLE_KEY, model.key.like(BATCH_PREFIX + "%"))
 
 
+def _stored_rows(model: Any) -> Any:
+    """``select`` of a :class:`StoredRow`'s columns, in the order of its fields."""
+    from sqlalchemy import select
+
+    return select(
+        model.dag_id,
+        model.run_id,
+        model.task_id,
+        model.map_index,
+        model.key,
+        model.value,
+        model.updated_at,
+    )
+
+
 def scan(
     session: Any,
     *,
@@ -64,8 +79,6 @@ def scan(
     max_rows: int | None = None,
 ) -> Scan:
     """The provider's rows of the readable ``dag_ids``, newest first, at most ``max_rows``."""
-    from sqlalchemy import select
-
     limit = MAX_ROWS if max_rows is None else max_rows
     model = _model()
     allowed = set(dag_ids)
@@ -73,15 +86,7 @@ def scan(
         allowed &= {dag_id}
     if not allowed:
         return Scan([], False)
-    stmt = select(
-        model.dag_id,
-        model.run_id,
-        model.task_id,
-        model.map_index,
-        model.key,
-        model.value,
-        model.updated_at,
-    ).where(_ours(model), model.dag_id.in_(sorted(allowed)))
+    stmt = _stored_rows(model).where(_ours(model), model.dag_id.in_(sorted(allowed)))
     if run_id is not None:
         stmt = stmt.where(model.run_id == run_id)
     if task_id is not None:
@@ -115,19 +120,9 @@ def one_row(
     session: Any, *, dag_id: str, run_id: str, task_id: str, map_index: int, key: str
 ) -> StoredRow | None:
     """The row of one task instance and key (the table's lookup index), or None."""
-    from sqlalchemy import select
-
     model = _model()
     stmt = (
-        select(
-            model.dag_id,
-            model.run_id,
-            model.task_id,
-            model.map_index,
-            model.key,
-            model.value,
-            model.updated_at,
-        )
+        _stored_rows(model)
         .where(
             model.dag_id == dag_id,
             model.run_id == run_id,
