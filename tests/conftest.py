@@ -69,13 +69,18 @@ def simulator_server() -> Iterator[Any]:
     server.stop()
 
 
+def fast_simulator() -> Any:
+    """The unit tests' simulator config: 0.05 s renders, quick Retry-After, seeded."""
+    from airflow_provider_i2v.simulator import SimConfig
+
+    return SimConfig(generation_seconds=0.05, retry_after=0.05, seed=7)
+
+
 @pytest.fixture
 def simulator(simulator_server: Any) -> Iterator[Any]:
     """The shared simulator, reset to a fast, fault-free configuration for each test."""
-    from airflow_provider_i2v.simulator import SimConfig
-
     sim = simulator_server.simulator
-    sim.reset(SimConfig(generation_seconds=0.05, retry_after=0.05, seed=7))
+    sim.reset(fast_simulator())
     return sim
 
 

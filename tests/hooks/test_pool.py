@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,24 +15,28 @@ from airflow_provider_i2v.hooks.pool import LifoPool
 from airflow_provider_i2v.hooks.settings import ConnectionSettings
 from airflow_provider_i2v.protocol import GenerationRequest, auth_header, poll_path
 from airflow_provider_i2v.simulator import Fault, SimConfig, SimulatorServer
-from tests.conftest import API_KEY, connection_uri
+from tests.conftest import API_KEY, fast_simulator
 
 REQUEST = GenerationRequest(first_frame_image="https://images.example.com/cat.jpg")
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimulatorServer]:
-    """A simulator of the test's own, ``i2v_default`` pointing at it: these tests count the
-    connections the simulator saw, and the session's shared one may still hear a late poll
-    of an earlier test (its generation ids repeat: each test reseeds it)."""
+def i2v_simulator_config() -> SimConfig:
+    """The provider's pytest plugin's simulator, with the unit tests' fast renders."""
+    config: SimConfig = fast_simulator()
+    return config
+
+
+@pytest.fixture
+def server(i2v_simulator: SimulatorServer, i2v_default_connection: str) -> SimulatorServer:
+    """A simulator of the test's own (the plugin's ``i2v_simulator``), ``i2v_default``
+    pointing at it: these tests count the connections the simulator saw, and the session's
+    shared one may still hear a late poll of an earlier test (its generation ids repeat:
+    each test reseeds it)."""
     from airflow_provider_i2v.hooks import transport
 
-    own = SimulatorServer(SimConfig(generation_seconds=0.05, retry_after=0.05, seed=7))
-    own.start()
     transport.reset_shared_state()
-    monkeypatch.setenv("AIRFLOW_CONN_I2V_DEFAULT", connection_uri(own.url))
-    yield own
-    own.stop()
+    return i2v_simulator
 
 
 def client(url: str, **pool: Any) -> httpx.AsyncClient:
